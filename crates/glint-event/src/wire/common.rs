@@ -1,0 +1,343 @@
+//! What the three wire formats share: options, the decoder, typed property extraction,
+//! context normalisation and timestamp resolution.
+
+use serde_json::{Map, Value};
+
+use crate::context::{UserAgentCache, classify_referrer, truncate_ip, url_host, utm_from_url};
+use crate::event::{Consent, Context, Item, Properties, Traits};
+use crate::limits::{FUTURE_MS_MAX_DEFAULT, ITEMS_PER_EVENT_MAX, STRING_BYTES_MAX};
+use crate::signal::Taxonomy;
+use crate::time::parse_timestamp_ms;
+
+use super::FieldError;
+
+/// Knobs that change how messages decode.
+#[derive(Clone, Debug)]
+pub struct DecodeOptions {
+    /// How far past the receive time an event time may be, in ms.
+    pub future_ms_max: i64,
+    /// Keep full IP addresses instead of truncating them (off by default for privacy).
+    pub keep_full_ip: bool,
+    /// Largest message in bytes (at most `EVENT_BYTES_MAX`).
+    pub event_bytes_max: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            future_ms_max: FUTURE_MS_MAX_DEFAULT,
+            keep_full_ip: false,
+            event_bytes_max: crate::limits::EVENT_BYTES_MAX,
+        }
+    }
+}
+
+/// Decodes wire messages into events. Cheap to share across threads.
+#[derive(Debug)]
+pub struct Decoder {
+    pub(crate) taxonomy: Taxonomy,
+    pub(crate) options: DecodeOptions,
+    user_agents: UserAgentCache,
+}
+
+impl Decoder {
+    /// A decoder with this taxonomy and options.
+    pub fn new(taxonomy: Taxonomy, options: DecodeOptions) -> Decoder {
+        Decoder { taxonomy, options, user_agents: UserAgentCache::default() }
+    }
+
+    /// The taxonomy in use.
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
+    /// Event time from a client timestamp, corrected for clock skew the way Segment does:
+    /// `timestamp + (received - sentAt)` when the client said when it sent the message.
+    pub(crate) fn resolve_time(
+        &self,
+        field: &str,
+        timestamp: Option<&Value>,
+        sent_at_ms: Option<i64>,
+        received_ms: i64,
+    ) -> Result<i64, FieldError> {
+        let Some(ts) = timestamp.filter(|v| !v.is_null()) else { return Ok(received_ms) };
+        let client_ms = match ts {
+            Value::String(s) => parse_timestamp_ms(s)
+                .ok_or_else(|| FieldError::new(field, format!("not an ISO 8601 timestamp: {:?}", clip(s, 64))))?,
+            _ => return Err(FieldError::new(field, "must be an ISO 8601 string")),
+        };
+        let ms = match sent_at_ms {
+            Some(sent) => client_ms.saturating_add(received_ms.saturating_sub(sent)),
+            None => client_ms,
+        };
+        self.check_future(field, ms, received_ms)
+    }
+
+    pub(crate) fn check_future(&self, field: &str, ms: i64, received_ms: i64) -> Result<i64, FieldError> {
+        if ms > received_ms.saturating_add(self.options.future_ms_max) {
+            let hours = self.options.future_ms_max / 3_600_000;
+            return Err(FieldError::new(field, format!("lies more than {hours}h in the future")));
+        }
+        if ms < 0 {
+            return Err(FieldError::new(field, "lies before 1970"));
+        }
+        Ok(ms)
+    }
+
+    /// Device, place, source of visit and consent from a Segment-shaped `context` object.
+    pub(crate) fn context(&self, ctx: Option<&Map<String, Value>>) -> Context {
+        let mut out = Context::default();
+        let Some(ctx) = ctx else {
+            out.referrer_class = crate::event::ReferrerClass::Direct;
+            return out;
+        };
+        if let Some(ua) = ctx.get("userAgent").and_then(Value::as_str) {
+            let info = self.user_agents.parse(ua);
+            out.device = info.device;
+            out.os = info.os;
+            out.browser = info.browser;
+        }
+        if let Some(ip) = ctx.get("ip").and_then(Value::as_str) {
+            out.ip = if self.options.keep_full_ip { Some(clip(ip, 64)) } else { truncate_ip(ip) };
+        }
+        out.locale = str_at(ctx, "locale");
+        out.timezone = str_at(ctx, "timezone");
+        let page = ctx.get("page").and_then(Value::as_object);
+        out.page_url = page.and_then(|p| str_at(p, "url"));
+        out.referrer = page.and_then(|p| str_at(p, "referrer"));
+        if let Some(campaign) = ctx.get("campaign").and_then(Value::as_object) {
+            out.utm_source = str_at(campaign, "source");
+            out.utm_medium = str_at(campaign, "medium");
+            out.utm_campaign = str_at(campaign, "name");
+        }
+        self.finish_context(&mut out);
+        if let Some(prefs) = ctx
+            .get("consent")
+            .and_then(|c| c.get("categoryPreferences"))
+            .and_then(Value::as_object)
+        {
+            out.consent = consent_from(prefs);
+        }
+        out
+    }
+
+    /// Fill UTM from the page URL when the client did not send `campaign`, and classify.
+    pub(crate) fn finish_context(&self, out: &mut Context) {
+        if out.utm_source.is_none() && out.utm_medium.is_none() {
+            if let Some(url) = &out.page_url {
+                let (s, m, c) = utm_from_url(url);
+                (out.utm_source, out.utm_medium, out.utm_campaign) = (s, m, c);
+            }
+        }
+        let page_host = out.page_url.as_deref().and_then(url_host);
+        out.referrer_class =
+            classify_referrer(out.referrer.as_deref(), page_host.as_deref(), out.utm_medium.as_deref());
+    }
+
+    /// A parsed user agent (for formats that send it outside a Segment context).
+    pub(crate) fn user_agent(&self, ua: &str) -> crate::context::UserAgentInfo {
+        self.user_agents.parse(ua)
+    }
+}
+
+pub(crate) fn consent_from(prefs: &Map<String, Value>) -> Consent {
+    let mut purposes: Vec<(String, bool)> = prefs
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Value::Bool(b) => Some((k.clone(), *b)),
+            Value::String(s) => Some((k.clone(), matches!(s.to_ascii_lowercase().as_str(), "granted" | "true" | "yes"))),
+            _ => None,
+        })
+        .collect();
+    purposes.sort();
+    Consent { purposes }
+}
+
+/// Cut a string to at most `max` bytes at a char boundary.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// A string field; numbers are accepted and printed (ids are often numeric).
+pub(crate) fn str_at(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    match obj.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(clip(s, STRING_BYTES_MAX)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An id field (userId, anonymousId, product_id …): a non-empty string or a number.
+/// Anything else is a field error, because silently dropping an id loses the shopper.
+pub(crate) fn id_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            if s.len() > STRING_BYTES_MAX {
+                return Err(FieldError::new(path, format!("longer than {STRING_BYTES_MAX} bytes")));
+            }
+            Ok(Some(s.clone()))
+        }
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(FieldError::new(path, "must be a string or a number")),
+    }
+}
+
+/// A numeric field; numeric strings are accepted (`"19.99"`), other types are errors.
+pub(crate) fn num_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64().filter(|f| f.is_finite())),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| FieldError::new(path, format!("must be a number, got {:?}", clip(s, 32)))),
+        Some(_) => Err(FieldError::new(path, "must be a number")),
+    }
+}
+
+/// Property names and their aliases across Segment, GA4 and PostHog, per typed field.
+const PRODUCT_ID: &[&str] = &["product_id", "productId", "item_id", "sku", "id"];
+const CATEGORY: &[&str] = &["category", "item_category"];
+const BRAND: &[&str] = &["brand", "item_brand"];
+const PRICE: &[&str] = &["price"];
+const QUANTITY: &[&str] = &["quantity"];
+const CART_ID: &[&str] = &["cart_id", "cartId"];
+const ORDER_ID: &[&str] = &["order_id", "orderId", "transaction_id", "checkout_id"];
+const REVENUE: &[&str] = &["revenue", "total", "value"];
+const CURRENCY: &[&str] = &["currency"];
+const RATING: &[&str] = &["rating"];
+const QUERY: &[&str] = &["query", "search_term"];
+const COUPON: &[&str] = &["coupon"];
+const POINTS: &[&str] = &["points"];
+const ITEMS: &[&str] = &["products", "items"];
+
+fn first_key<'a>(obj: &Map<String, Value>, keys: &[&'a str]) -> Option<&'a str> {
+    keys.iter().copied().find(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
+}
+
+fn typed_str(obj: &Map<String, Value>, keys: &[&str], prefix: &str) -> Result<Option<String>, FieldError> {
+    match first_key(obj, keys) {
+        Some(k) => id_at(obj, k, &format!("{prefix}.{k}")),
+        None => Ok(None),
+    }
+}
+
+fn typed_num(obj: &Map<String, Value>, keys: &[&str], prefix: &str) -> Result<Option<f64>, FieldError> {
+    match first_key(obj, keys) {
+        Some(k) => num_at(obj, k, &format!("{prefix}.{k}")),
+        None => Ok(None),
+    }
+}
+
+/// Typed properties from a property object; the rest is kept as compact JSON in `extra`.
+/// `prefix` is the path used in errors (`properties`, `events[2].params`).
+pub(crate) fn properties_from(obj: &Map<String, Value>, prefix: &str) -> Result<Properties, FieldError> {
+    let mut p = Properties {
+        product_id: typed_str(obj, PRODUCT_ID, prefix)?,
+        category: typed_str(obj, CATEGORY, prefix)?,
+        brand: typed_str(obj, BRAND, prefix)?,
+        price: typed_num(obj, PRICE, prefix)?,
+        quantity: typed_num(obj, QUANTITY, prefix)?,
+        cart_id: typed_str(obj, CART_ID, prefix)?,
+        order_id: typed_str(obj, ORDER_ID, prefix)?,
+        revenue: typed_num(obj, REVENUE, prefix)?,
+        currency: typed_str(obj, CURRENCY, prefix)?,
+        rating: typed_num(obj, RATING, prefix)?,
+        query: typed_str(obj, QUERY, prefix)?,
+        coupon: typed_str(obj, COUPON, prefix)?,
+        points: typed_num(obj, POINTS, prefix)?,
+        items: Vec::new(),
+        extra: None,
+    };
+    if let Some(k) = first_key(obj, ITEMS) {
+        let path = format!("{prefix}.{k}");
+        let Some(arr) = obj.get(k).and_then(Value::as_array) else {
+            return Err(FieldError::new(path, "must be an array of objects"));
+        };
+        for (i, it) in arr.iter().take(ITEMS_PER_EVENT_MAX).enumerate() {
+            let ipath = format!("{path}[{i}]");
+            let Some(o) = it.as_object() else { return Err(FieldError::new(ipath, "must be an object")) };
+            p.items.push(Item {
+                product_id: typed_str(o, PRODUCT_ID, &ipath)?,
+                category: typed_str(o, CATEGORY, &ipath)?,
+                brand: typed_str(o, BRAND, &ipath)?,
+                price: typed_num(o, PRICE, &ipath)?,
+                quantity: typed_num(o, QUANTITY, &ipath)?,
+            });
+        }
+    }
+    let consumed = |k: &str| {
+        [PRODUCT_ID, CATEGORY, BRAND, PRICE, QUANTITY, CART_ID, ORDER_ID, REVENUE, CURRENCY, RATING, QUERY, COUPON, POINTS, ITEMS]
+            .iter()
+            .any(|keys| first_key(obj, keys) == Some(k))
+    };
+    let extra: Map<String, Value> = obj.iter().filter(|(k, _)| !consumed(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if !extra.is_empty() {
+        p.extra = serde_json::to_string(&extra).ok();
+    }
+    Ok(p)
+}
+
+/// Typed traits from an `identify` traits object (or PostHog `$set`); the rest goes to `extra`.
+pub(crate) fn traits_from(obj: &Map<String, Value>, prefix: &str) -> Result<Traits, FieldError> {
+    const KNOWN: &[&str] = &["birthday", "tier", "points", "subscription_renewal_date", "renewal_date"];
+    let date = |k: &str| -> Result<Option<String>, FieldError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                let day = s.get(..10).unwrap_or(s);
+                let ok = crate::time::parse_timestamp_ms(&format!("{day}T00:00:00Z")).is_some()
+                    || (s.len() == 5 && crate::time::parse_timestamp_ms(&format!("2000-{s}T00:00:00Z")).is_some());
+                if ok {
+                    Ok(Some(if s.len() == 5 { s.clone() } else { day.to_string() }))
+                } else {
+                    Err(FieldError::new(format!("{prefix}.{k}"), format!("must be a date YYYY-MM-DD, got {:?}", clip(s, 32))))
+                }
+            }
+            Some(_) => Err(FieldError::new(format!("{prefix}.{k}"), "must be a date string YYYY-MM-DD")),
+        }
+    };
+    let renewal = match date("subscription_renewal_date")? {
+        Some(d) => Some(d),
+        None => date("renewal_date")?,
+    };
+    let extra: Map<String, Value> = obj.iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(Traits {
+        birthday: date("birthday")?,
+        tier: str_at(obj, "tier"),
+        points: num_at(obj, "points", &format!("{prefix}.points"))?,
+        renewal_date: renewal,
+        previous_id: None,
+        group_id: None,
+        extra: (!extra.is_empty()).then(|| serde_json::to_string(&extra).ok()).flatten(),
+    })
+}
+
+/// A stable message id for formats that do not send one: a hash of what identifies the
+/// message, so a retried request de-duplicates.
+pub(crate) fn derived_id(prefix: &str, parts: &[&[u8]]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    format!("{prefix}-{:032x}", h.digest128())
+}
