@@ -198,7 +198,13 @@ def make_handler(state: State):
             state.write(rec)
 
             if 200 <= status < 300:
-                payload = {"status": 1} if is_posthog_path(parts.path) else {"success": True}
+                if parts.path.startswith("/i/v1/"):
+                    # PostHog capture v1: per-event results keyed by uuid; absent uuids count as ok.
+                    payload = {"status": 1, "results": {}}
+                elif is_posthog_path(parts.path):
+                    payload = {"status": 1}
+                else:
+                    payload = {"success": True}
             elif status == 400:
                 payload = {"code": "bad_request", "message": "injected 400", "detail": "injected 400"}
             else:

@@ -8,7 +8,7 @@
 use rand::Rng;
 use rand_pcg::Pcg64;
 
-use crate::random::{chance, log_normal, pick_weighted, stream_rng, uniform_i64, CATALOG_STREAM};
+use crate::random::{CATALOG_STREAM, chance, log_normal, pick_weighted, stream_rng, uniform_i64};
 
 /// Number of products: "a few thousand", like a mid-sized shop's assortment.
 pub(crate) const PRODUCTS: usize = 4_000;
@@ -65,19 +65,55 @@ pub(crate) const CATEGORIES: &[CategorySpec] = &[
     CategorySpec { code: "computers.desktop", noun: "desktop pc", median_price: 700.0, weight: 15, brands: COMPUTER_BRANDS },
     CategorySpec { code: "computers.peripherals.monitor", noun: "monitor", median_price: 220.0, weight: 15, brands: COMPUTER_BRANDS },
     CategorySpec { code: "computers.components.videocards", noun: "video card", median_price: 380.0, weight: 10, brands: COMPUTER_BRANDS },
-    CategorySpec { code: "appliances.kitchen.refrigerators", noun: "refrigerator", median_price: 520.0, weight: 30, brands: KITCHEN_BRANDS },
+    CategorySpec {
+        code: "appliances.kitchen.refrigerators",
+        noun: "refrigerator",
+        median_price: 520.0,
+        weight: 30,
+        brands: KITCHEN_BRANDS,
+    },
     CategorySpec { code: "appliances.kitchen.washer", noun: "washing machine", median_price: 380.0, weight: 25, brands: KITCHEN_BRANDS },
     CategorySpec { code: "appliances.kitchen.microwave", noun: "microwave", median_price: 90.0, weight: 12, brands: KITCHEN_BRANDS },
     CategorySpec { code: "appliances.kitchen.blender", noun: "blender", median_price: 45.0, weight: 12, brands: SMALL_APPLIANCE_BRANDS },
     CategorySpec { code: "appliances.kitchen.kettle", noun: "kettle", median_price: 25.0, weight: 10, brands: SMALL_APPLIANCE_BRANDS },
-    CategorySpec { code: "appliances.kitchen.meat_grinder", noun: "meat grinder", median_price: 70.0, weight: 12, brands: SMALL_APPLIANCE_BRANDS },
+    CategorySpec {
+        code: "appliances.kitchen.meat_grinder",
+        noun: "meat grinder",
+        median_price: 70.0,
+        weight: 12,
+        brands: SMALL_APPLIANCE_BRANDS,
+    },
     CategorySpec { code: "appliances.kitchen.hood", noun: "cooker hood", median_price: 150.0, weight: 8, brands: KITCHEN_BRANDS },
-    CategorySpec { code: "appliances.environment.vacuum", noun: "vacuum cleaner", median_price: 140.0, weight: 30, brands: ENVIRONMENT_BRANDS },
+    CategorySpec {
+        code: "appliances.environment.vacuum",
+        noun: "vacuum cleaner",
+        median_price: 140.0,
+        weight: 30,
+        brands: ENVIRONMENT_BRANDS,
+    },
     CategorySpec { code: "appliances.environment.air_heater", noun: "heater", median_price: 45.0, weight: 25, brands: ENVIRONMENT_BRANDS },
-    CategorySpec { code: "appliances.environment.water_heater", noun: "water heater", median_price: 110.0, weight: 10, brands: ENVIRONMENT_BRANDS },
-    CategorySpec { code: "appliances.environment.air_conditioner", noun: "air conditioner", median_price: 330.0, weight: 8, brands: ENVIRONMENT_BRANDS },
+    CategorySpec {
+        code: "appliances.environment.water_heater",
+        noun: "water heater",
+        median_price: 110.0,
+        weight: 10,
+        brands: ENVIRONMENT_BRANDS,
+    },
+    CategorySpec {
+        code: "appliances.environment.air_conditioner",
+        noun: "air conditioner",
+        median_price: 330.0,
+        weight: 8,
+        brands: ENVIRONMENT_BRANDS,
+    },
     CategorySpec { code: "appliances.iron", noun: "iron", median_price: 35.0, weight: 10, brands: SMALL_APPLIANCE_BRANDS },
-    CategorySpec { code: "appliances.sewing_machine", noun: "sewing machine", median_price: 160.0, weight: 6, brands: SMALL_APPLIANCE_BRANDS },
+    CategorySpec {
+        code: "appliances.sewing_machine",
+        noun: "sewing machine",
+        median_price: 160.0,
+        weight: 6,
+        brands: SMALL_APPLIANCE_BRANDS,
+    },
     CategorySpec { code: "apparel.shoes", noun: "shoes", median_price: 70.0, weight: 40, brands: APPAREL_BRANDS },
     CategorySpec { code: "apparel.shoes.keds", noun: "sneakers", median_price: 55.0, weight: 30, brands: APPAREL_BRANDS },
     CategorySpec { code: "apparel.jacket", noun: "jacket", median_price: 90.0, weight: 20, brands: APPAREL_BRANDS },
@@ -132,6 +168,9 @@ pub(crate) struct Catalog {
     by_category: Vec<CategoryProducts>,
     /// `(restock time, product)` in time order: the inventory feed.
     restocks: Vec<(i64, u32)>,
+    /// The featured product of each day of the window (index = day).
+    deals: Vec<u32>,
+    start_ms: i64,
 }
 
 impl Catalog {
@@ -183,10 +222,16 @@ impl Catalog {
             c.products.push(i as u32);
             c.cdf.push(acc);
         }
-        let mut restocks: Vec<(i64, u32)> =
-            products.iter().enumerate().filter_map(|(i, p)| p.restock_ms.map(|t| (t, i as u32))).collect();
+        let mut restocks: Vec<(i64, u32)> = products.iter().enumerate().filter_map(|(i, p)| p.restock_ms.map(|t| (t, i as u32))).collect();
         restocks.sort_unstable();
-        Self { products, cdf, by_category, restocks }
+        // One "deal of the day" per day among the 30 most popular always-stocked products:
+        // campaigns push it, which makes bursts of orders of one product (social proof).
+        let mut head: Vec<(usize, u32)> =
+            rank.iter().enumerate().filter(|&(i, &r)| r < 30 && products[i].restock_ms.is_none()).map(|(i, &r)| (r, i as u32)).collect();
+        head.sort_unstable();
+        let days = usize::try_from((end_ms - start_ms + crate::clock::DAY_MS - 1) / crate::clock::DAY_MS).unwrap_or(0);
+        let deals = (0..days).map(|_| head.get(rng.random_range(0..head.len().max(1))).map_or(0, |&(_, p)| p)).collect();
+        Self { products, cdf, by_category, restocks, deals, start_ms }
     }
 
     /// The product at index `p`.
@@ -211,6 +256,12 @@ impl Catalog {
     /// Whether product `p` can be bought at `at_ms`.
     pub(crate) fn in_stock(&self, p: u32, at_ms: i64) -> bool {
         self.product(p).restock_ms.is_none_or(|t| at_ms >= t)
+    }
+
+    /// The product featured by campaigns on the day of `at_ms`.
+    pub(crate) fn deal_of_the_day(&self, at_ms: i64) -> Option<u32> {
+        let day = usize::try_from((at_ms - self.start_ms).div_euclid(crate::clock::DAY_MS)).ok()?;
+        self.deals.get(day).copied()
     }
 
     /// The inventory feed: `(time, product)` of every restock, in time order.

@@ -90,7 +90,7 @@ pub(crate) struct Zone {
 
 /// Shopper home zones.
 pub(crate) const ZONES: &[Zone] = &[
-    Zone { name: "Europe/London", locale: "en-GB", offset_min: 0, weight: 130 },
+    Zone { name: "Europe/London", locale: "en-GB", offset_min: 0, weight: 140 },
     Zone { name: "Europe/Berlin", locale: "de-DE", offset_min: 60, weight: 140 },
     Zone { name: "Europe/Paris", locale: "fr-FR", offset_min: 60, weight: 90 },
     Zone { name: "Europe/Madrid", locale: "es-ES", offset_min: 60, weight: 60 },

@@ -124,7 +124,7 @@ fn search_query(catalog: &Catalog, product: u32) -> String {
     let p = catalog.product(product);
     let noun = CATEGORIES[usize::from(p.category)].noun;
     // Half the searches name a brand, half only the kind of product.
-    if product % 2 == 0 { format!("{} {noun}", p.brand) } else { noun.to_owned() }
+    if product.is_multiple_of(2) { format!("{} {noun}", p.brand) } else { noun.to_owned() }
 }
 
 /// `(path, title)` of a page.
@@ -136,7 +136,7 @@ fn page_path(catalog: &Catalog, page: PageKind) -> (String, &'static str) {
         PageKind::Search(p) => (format!("/search?q={}", search_query(catalog, p).replace(' ', "+")), "Search Results"),
         PageKind::Cart => ("/cart".to_owned(), "Cart"),
         PageKind::Checkout => ("/checkout".to_owned(), "Checkout"),
-        PageKind::Account => ("/account/signup".to_owned(), "Sign Up"),
+        PageKind::Account => ("/account".to_owned(), "Account"),
     }
 }
 

@@ -69,10 +69,16 @@ impl Shopper {
         self.session = self.new_session_context();
         let mut t = start;
         let views = self.session_views();
-        let first = catalog.popular(&mut self.rng);
+        // Campaign clicks often land on the deal of the day, and such shoppers came for it.
+        let deal = self.session.campaign.is_some() && views > 0 && chance(&mut self.rng, b::DEAL_LANDING);
+        let first = match catalog.deal_of_the_day(start) {
+            Some(p) if deal => p,
+            _ => catalog.popular(&mut self.rng),
+        };
         let focus = catalog.product(first).category;
 
         let landing = match self.session.campaign {
+            _ if deal => PageKind::Product(first),
             Some(Campaign::GoogleCpc | Campaign::FacebookSocial) if views > 0 => PageKind::Product(first),
             Some(Campaign::Newsletter) => PageKind::Category(focus),
             _ => PageKind::Home,
@@ -102,7 +108,8 @@ impl Shopper {
             buy_now = chance(&mut self.rng, b::CART_RETURN_BUY);
         }
 
-        if chance(&mut self.rng, b::SEARCH_SESSION) {
+        // Shoppers who landed on a product page look at it first rather than search.
+        if !matches!(landing, PageKind::Product(_)) && chance(&mut self.rng, b::SEARCH_SESSION) {
             t += self.dwell();
             self.plan(t, Step::Searched { product: first });
             t += self.blink();
@@ -116,7 +123,8 @@ impl Shopper {
 
         let p_add = b::ADD_TO_CART_BASE * self.add_multiplier(views);
         // Adds happen in the second half of browsing: people compare before they commit.
-        let add_at = (!buy_now && chance(&mut self.rng, p_add)).then(|| self.rng.random_range(views / 2..views.max(1)));
+        let add_at =
+            (!buy_now && chance(&mut self.rng, p_add)).then(|| if deal { 0 } else { self.rng.random_range(views / 2..views.max(1)) });
         let mut adding = false;
         let mut added = false;
         for i in 0..views {
@@ -190,7 +198,7 @@ impl Shopper {
         }
 
         if !self.cart.is_empty() && (buy_now || (added && chance(&mut self.rng, b::CHECKOUT_START))) {
-            t = self.checkout(t, catalog, end_ms);
+            t = self.checkout(t, catalog, end_ms, buy_now);
         }
 
         if !self.newsletter && chance(&mut self.rng, b::NEWSLETTER) {
@@ -250,7 +258,15 @@ impl Shopper {
 
     /// Checkout with its staged drop-offs; returns the time it ends. An abandoned checkout
     /// leaves the cart in place (the cart-wobble moment's raw material).
-    fn checkout(&mut self, mut t: i64, catalog: &Catalog, end_ms: i64) -> i64 {
+    fn checkout(&mut self, mut t: i64, catalog: &Catalog, end_ms: i64, cart_viewed: bool) -> i64 {
+        if !cart_viewed {
+            // Shoppers go through the cart page on their way to checkout.
+            t += self.dwell();
+            self.plan(t, Step::Page(PageKind::Cart));
+            t += self.blink();
+            let snapshot = self.basket(catalog, None);
+            self.plan(t, Step::CartViewed(snapshot));
+        }
         let coupon = chance(&mut self.rng, b::COUPON).then(|| self.rng.random_range(0..COUPONS.len()) as u8);
         let basket = self.basket(catalog, coupon);
         t += self.dwell();
@@ -307,7 +323,7 @@ impl Shopper {
         let shipped = t0 + uniform_i64(&mut self.rng, 16 * HOUR_MS, 40 * HOUR_MS);
         self.plan_server(shipped, end_ms, Step::OrderShipped(Arc::clone(&basket)));
         let delayed = chance(&mut self.rng, b::ORDER_DELAYED);
-        let mut delivered = shipped + uniform_i64(&mut self.rng, DAY_MS, 3 * DAY_MS);
+        let mut delivered = shipped + uniform_i64(&mut self.rng, 18 * HOUR_MS, 2 * DAY_MS);
         if delayed {
             let at = shipped + uniform_i64(&mut self.rng, DAY_MS, 3 * DAY_MS);
             self.plan_server(at, end_ms, Step::OrderDelayed(Arc::clone(&basket)));
@@ -330,7 +346,7 @@ impl Shopper {
             // Late parcels get worse reviews: the apology moment's typical trigger.
             let weights: &[u32] = if delayed { &[25, 25, 20, 15, 15] } else { &[7, 6, 10, 25, 52] };
             let rating = pick_weighted(&mut self.rng, weights) as u8 + 1;
-            let at = delivered + uniform_i64(&mut self.rng, 12 * HOUR_MS, 5 * DAY_MS);
+            let at = delivered + uniform_i64(&mut self.rng, 2 * HOUR_MS, 3 * DAY_MS);
             let product = basket.lines.first().map_or(0, |l| l.product);
             self.plan_server(at, end_ms, Step::ReviewSubmitted { basket: Arc::clone(&basket), product, rating });
             if self.signed_in {

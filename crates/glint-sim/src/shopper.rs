@@ -219,7 +219,15 @@ impl Shopper {
             match (queued, self.next_session_ms) {
                 (Some(q), Some(s)) if s < q => {}
                 (None, Some(_)) => {}
-                _ => return self.pending.pop(),
+                _ => {
+                    let next = self.pending.pop();
+                    // Between sessions, give back the session's queue so that idle shoppers
+                    // cost only their profile (memory stays O(users) with a small constant).
+                    if self.pending.is_empty() && self.pending.capacity() > 8 {
+                        self.pending = Vec::new();
+                    }
+                    return next;
+                }
             }
             let start = self.next_session_ms.take()?;
             let session_end = self.run_session(start, catalog, end_ms);

@@ -123,10 +123,7 @@ fn tally(sessions: impl IntoIterator<Item = Session>) -> Rates {
 
 fn rees46(path: &Path) -> Rates {
     // Flexible: the sample is the head of a larger file and its last line is cut short.
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let headers = reader.headers().expect("REES46 header").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("REES46 has no column {name}"));
     let (time, kind, product, user, session) =

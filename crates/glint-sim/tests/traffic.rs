@@ -39,6 +39,7 @@ struct Summary {
     abandoned_carts: usize,
     drifting_sessions: usize,
     service_issues: usize,
+    support_tickets: usize,
     merged_identities: usize,
     no_marketing_consent: usize,
     campaign_sources: BTreeSet<String>,
@@ -171,6 +172,7 @@ fn summarise(cfg: SimConfig) -> Summary {
                 s.happy_reviews_after_order += usize::from(rating >= 4 && ordered.contains(&who));
             }
             "Order Delayed" | "Order Cancelled" | "Order Refunded" => s.service_issues += 1,
+            "Support Ticket Opened" => s.support_tickets += 1,
             "Points Earned" => {
                 let balance = props["balance"].as_u64().unwrap_or(0);
                 let points = props["points"].as_u64().unwrap_or(0);
@@ -309,11 +311,12 @@ fn popular_products_sell_several_times_an_hour() {
 #[test]
 fn every_default_moment_has_raw_material() {
     let s = summary();
+    eprintln!("{s:#?}");
     assert!(s.abandoned_carts >= 10, "cart_wobble / holiday_cutoff: {}", s.abandoned_carts);
     assert!(s.drifting_sessions >= 100, "browse_drift: {}", s.drifting_sessions);
     assert!(s.vip_shoppers >= 5, "vip_tier: {}", s.vip_shoppers);
     assert!(s.service_issues >= 5, "service_recovery: {}", s.service_issues);
-    assert!(s.bad_reviews >= 2, "apology: {}", s.bad_reviews);
+    assert!(s.bad_reviews >= 2 && s.support_tickets >= 2, "apology: {} bad reviews, {} tickets", s.bad_reviews, s.support_tickets);
     assert!(s.happy_reviews_after_order >= 5, "referral_nudge: {}", s.happy_reviews_after_order);
     assert!(s.shoppers_over_1000_points_earned >= 5, "reward_unlock: {}", s.shoppers_over_1000_points_earned);
     assert!(s.merged_identities >= 100, "identity merging: {}", s.merged_identities);
