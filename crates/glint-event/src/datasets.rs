@@ -331,7 +331,10 @@ impl<'a> Importer<'a> {
     fn csv_row(&mut self, layout: Layout, rec: &csv::ByteRecord, line: u64) -> Result<Event, RowError> {
         let err = |field: &str, error: String| RowError { line, field: field.into(), error };
         let want = layout.columns();
-        if rec.len() != want.len() {
+        // REES46's user_session is optional (empty in some rows of the full dataset, and cut
+        // off entirely when a sample file ends mid-row): 8 columns read as an empty session.
+        let optional_last = layout == Layout::Rees46 && rec.len() + 1 == want.len();
+        if rec.len() != want.len() && !optional_last {
             return Err(err("row", format!("has {} columns, expected {} ({})", rec.len(), want.len(), want.join(","))));
         }
         let mut cols: [&str; 9] = [""; 9];

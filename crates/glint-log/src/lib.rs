@@ -439,17 +439,22 @@ impl Log {
             out.stored += 1;
         }
         let written = active.write(&buf);
+        let full = active.len >= self.options.segment_bytes_max;
         self.active = Some(active);
         if let Err(err) = written {
             self.poisoned = true;
             return Err(err);
         }
         out.bytes = buf.len() as u64;
+        if full {
+            // Sealing fsyncs the active segment first, so nothing appended is lost by it.
+            self.rotate()?;
+        }
         Ok(out)
     }
 
-    /// Make everything appended durable (one `fsync` for the whole group), then seal the
-    /// active segment if it has grown past its size limit.
+    /// Make everything appended durable: one `fsync` for the whole group. (A segment that
+    /// grew past its size limit was already sealed, durably, by `append`.)
     ///
     /// # Errors
     /// On I/O errors; a failed fsync poisons the log, since the kernel may have thrown the
@@ -460,9 +465,6 @@ impl Log {
         if let Err(e) = active.sync() {
             self.poisoned = true;
             return Err(e);
-        }
-        if active.len >= self.options.segment_bytes_max {
-            self.rotate()?;
         }
         Ok(())
     }

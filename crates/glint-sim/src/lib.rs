@@ -13,6 +13,8 @@
 //!
 //! Guarantees:
 //! - messages come in non-decreasing `timestamp` order, ties broken by shopper index;
+//! - every message carries `userId` or `anonymousId`, except the inventory feed's
+//!   "Product Back In Stock", which is about a product, not a shopper;
 //! - the same [`SimConfig`] gives byte-identical output; another seed gives other output;
 //! - `messageId` is `sim-{seed}-{n}`, unique within a run;
 //! - memory is O(users): each shopper plans one session at a time (a heap of shoppers keyed by
@@ -48,7 +50,8 @@ const DEFAULT_START_MS: i64 = 1_767_571_200_000;
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
-    /// Number of shoppers; each shows up at least once in the window.
+    /// Number of shoppers; each shows up at least once in the window, so short windows carry
+    /// more messages per shopper-day (≈12 for one day, ≈7 for seven days).
     pub users: u64,
     /// Length of the simulated window in days.
     pub days: u32,
@@ -150,9 +153,10 @@ impl Iterator for Simulator {
             // Session steps planned past the end of the window are cut off, as a data export
             // cuts sessions in progress.
             let Some(pending) = pending.filter(|p| p.at_ms < self.end_ms) else { continue };
+            // The id is formatted inline (not via `next_message_id`) because `shopper` still
+            // borrows `self.shoppers`.
             let id = format!("sim-{}-{}", self.seed, self.emitted);
             self.emitted += 1;
-            let shopper = &mut self.shoppers[stream as usize];
             return Some(message::build(&self.catalog, shopper, &pending, id));
         }
     }

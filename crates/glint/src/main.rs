@@ -1,1 +1,99 @@
-fn main() {}
+//! `glint`: the command-line front door. Parses arguments, loads `glint.toml`, wires the
+//! crates together, and maps errors to exit codes. This is the only crate that uses `anyhow`.
+//!
+//! Exit codes: 0 success; 1 an error (message on stderr); 2 a usage error (from clap);
+//! 3 `import --strict` stopped at a bad row.
+
+// A binary has no public API: `pub` here means "shared between modules".
+#![allow(unreachable_pub)]
+
+mod client;
+mod cmd;
+mod config;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Glint — a self-hosted real-time micro-moment engine for online shops.
+///
+/// Point your existing Segment, GA4 or PostHog instrumentation at `glint serve`, load history
+/// with `glint import`, and look at it with `glint stats`. `glint demo` runs it all on
+/// simulated shop traffic.
+#[derive(Debug, Parser)]
+#[command(name = "glint", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the main job on simulated traffic: an embedded server, shoppers posting live
+    /// events over HTTP, and a summary at the end.
+    Demo(cmd::demo::Args),
+    /// Accept events over HTTP (Segment /v1/*, GA4 /mp/collect, PostHog /batch, /capture, /e).
+    ///
+    /// Every answer comes after the accepted events are fsync'd. Example:
+    ///   glint serve --data ./data --listen 127.0.0.1:8080 --write-key my-key
+    Serve(cmd::serve::Args),
+    /// Import history files (REES46, RetailRocket, Taobao, Diginetica, OTTO, clickstream CSV,
+    /// Segment JSONL). Importing a file twice adds nothing.
+    ///
+    /// Example: glint import --data ./data --format rees46 2019-Oct.csv
+    Import(cmd::import::Args),
+    /// Write the stored events as JSON lines or Parquet (for ClickHouse, DuckDB, Spark).
+    Export(cmd::export::Args),
+    /// Count events, shoppers, sessions and signals in a data directory.
+    Stats(cmd::stats::Args),
+    /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
+    Simulate(cmd::simulate::Args),
+    /// Remove every event of a shopper from disk, write a receipt, and block their return.
+    Erase(cmd::erase::Args),
+    /// Drop events older than an age (or the `[retention] max_age` of the config).
+    Retain(cmd::retain::Args),
+    /// Print the commented default glint.toml.
+    Config,
+    /// Measure Glint against its peers and print figures for BENCHMARKS.md.
+    Bench(cmd::bench::Args),
+}
+
+/// The config file option shared by commands that read it.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// A glint.toml (see `glint config` for every setting and its default).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Import(a) => cmd::import::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Stats(a) => cmd::stats::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Erase(a) => cmd::erase::run(a),
+        Command::Retain(a) => cmd::retain::run(a),
+        Command::Config => {
+            print!("{}", config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`glint export | head`) is not an error worth a message.
+            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `glint simulate`: realistic shop traffic to a JSONL file, straight into a log, or live
+//! over HTTP to a running server.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use glint_event::Source;
+use glint_event::time::parse_timestamp_ms;
+use glint_event::wire::Decoder;
+use glint_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+use crate::ConfigArg;
+use crate::client::Poster;
+use crate::config::Config;
+use crate::output::{spinner, thousands};
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("sink").required(true).args(["out", "data", "target"])))]
+pub struct Args {
+    /// Shoppers to simulate.
+    #[arg(long, default_value_t = 1000)]
+    pub users: u64,
+    /// Days of traffic.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Seed: the same seed gives byte-identical traffic.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First simulated day, YYYY-MM-DD [default: 2026-01-05; with --target, `days` ago].
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// Write Segment JSONL to this file ("-" for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write straight into this data directory's log (fastest; for big benchmarks).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Post live to a running server, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Write key for --target.
+    #[arg(long, value_name = "KEY", env = "GLINT_WRITE_KEY")]
+    pub write_key: Option<String>,
+    /// Concurrent HTTP clients for --target.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Messages per HTTP batch for --target.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+pub fn sim_config(users: u64, days: u32, seed: u64, start: Option<&str>, live: bool) -> Result<SimConfig> {
+    let mut cfg = SimConfig::new(users, days, seed);
+    match start {
+        Some(day) => {
+            cfg.start_ms = parse_timestamp_ms(&format!("{day}T00:00:00Z")).with_context(|| format!("--start {day:?} is not a date YYYY-MM-DD"))?;
+        }
+        None if live => {
+            let day_ms = 86_400_000;
+            cfg.start_ms = (super::now_ms() / day_ms - i64::from(days)) * day_ms;
+        }
+        None => {}
+    }
+    Ok(cfg)
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let live = args.target.is_some();
+    let sim = Simulator::new(sim_config(args.users, args.days, args.seed, args.start.as_deref(), live)?);
+    let started = Instant::now();
+    if let Some(out) = &args.out {
+        let n = write_jsonl(sim, out)?;
+        eprintln!("simulated {} messages in {:.1}s", thousands(n), started.elapsed().as_secs_f64());
+    } else if let Some(data) = &args.data {
+        let cfg = Config::load(args.config.config.as_deref())?;
+        let decoder = Decoder::new(cfg.taxonomy()?, cfg.decode_options()?);
+        let mut log = super::open_log(data, cfg.log_options())?;
+        let bar = spinner("simulating");
+        let n = into_log(sim, &decoder, &mut log, |n| bar.set_message(format!("simulating: {} events", thousands(n))))?;
+        bar.finish_and_clear();
+        let s = log.summary();
+        eprintln!(
+            "simulated {} events into {} in {:.1}s; {} bytes/event in sealed segments",
+            thousands(n),
+            data.display(),
+            started.elapsed().as_secs_f64(),
+            if s.sealed_events > 0 { format!("{:.1}", s.sealed_bytes as f64 / s.sealed_events as f64) } else { "n/a (nothing sealed yet)".into() }
+        );
+    } else if let Some(target) = &args.target {
+        let Some(key) = &args.write_key else { bail!("--target needs --write-key (or GLINT_WRITE_KEY)") };
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let bar = spinner("posting");
+        let report = runtime.block_on(post_live(sim, Poster::new(target, key), args.concurrency, args.batch, None, |p| {
+            bar.set_message(format!("posting: {} accepted, {} rejected", thousands(p.accepted), thousands(p.rejected)));
+        }))?;
+        bar.finish_and_clear();
+        eprintln!(
+            "posted {} messages in {} requests: {} accepted, {} rejected, {} retried; {:.1}s",
+            thousands(report.messages),
+            thousands(report.requests),
+            thousands(report.accepted),
+            thousands(report.rejected),
+            thousands(report.retries),
+            started.elapsed().as_secs_f64()
+        );
+        if report.failed_requests > 0 {
+            bail!("{} requests failed (non-200 answers); first: {}", report.failed_requests, report.first_failure.unwrap_or_default());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_jsonl(sim: Simulator, out: &PathBuf) -> Result<u64> {
+    let sink: Box<dyn Write> = if out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(File::create(out).with_context(|| format!("creating {}", out.display()))?)
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, sink);
+    let mut n = 0;
+    for msg in sim {
+        serde_json::to_writer(&mut w, &msg)?;
+        w.write_all(b"\n")?;
+        n += 1;
+    }
+    w.flush()?;
+    Ok(n)
+}
+
+/// Decode simulated messages and append them to `log`; returns how many were stored.
+pub fn into_log(sim: Simulator, decoder: &Decoder, log: &mut glint_log::Log, mut progress: impl FnMut(u64)) -> Result<u64> {
+    let mut batch = Vec::with_capacity(8192);
+    let mut n = 0u64;
+    for msg in sim {
+        let Value::Object(obj) = msg else { bail!("simulator produced a non-object message") };
+        let received = obj.get("timestamp").and_then(Value::as_str).and_then(parse_timestamp_ms).unwrap_or(0);
+        let e = decoder.segment_value(&obj, received, Source::Segment).map_err(|f| anyhow::anyhow!("simulated message refused: {f}"))?;
+        batch.push(e);
+        if batch.len() == batch.capacity() {
+            n += log.append(batch.drain(..))?.stored as u64;
+            progress(n);
+        }
+    }
+    n += log.append(batch.drain(..))?.stored as u64;
+    log.sync()?;
+    Ok(n)
+}
+
+/// What posting live traffic achieved.
+#[derive(Debug, Default, Clone)]
+pub struct PostReport {
+    pub messages: u64,
+    pub requests: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub retries: u64,
+    pub failed_requests: u64,
+    pub first_failure: Option<String>,
+    /// Acknowledgement latency per request, microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+/// Live counters while posting.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+/// Post `sim`'s messages as Segment batches with `concurrency` clients until done or
+/// `deadline`. The simulator runs on a blocking thread feeding a bounded channel.
+pub async fn post_live(
+    sim: Simulator,
+    poster: Poster,
+    concurrency: usize,
+    batch: usize,
+    deadline: Option<Instant>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<PostReport> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Bytes)>(concurrency * 4);
+    let batch = batch.clamp(1, glint_event::limits::BATCH_EVENTS_MAX);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_gen = stop.clone();
+    let generator = tokio::task::spawn_blocking(move || {
+        let mut buf: Vec<Value> = Vec::with_capacity(batch);
+        let mut sim = sim;
+        loop {
+            let next = sim.next();
+            let done = next.is_none();
+            if let Some(m) = next {
+                buf.push(m);
+            }
+            if buf.len() == batch || (done && !buf.is_empty()) {
+                let sent_at = glint_event::time::format_rfc3339_ms(super::now_ms());
+                let body = serde_json::json!({"batch": buf, "sentAt": sent_at});
+                let n = buf.len() as u64;
+                buf = Vec::with_capacity(batch);
+                let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                if tx.blocking_send((n, bytes)).is_err() || stop_gen.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+            if done {
+                return;
+            }
+        }
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let rx = rx.clone();
+        let poster = poster.clone();
+        let (accepted, rejected) = (accepted.clone(), rejected.clone());
+        workers.push(tokio::spawn(async move {
+            let mut r = PostReport::default();
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok::<_, anyhow::Error>(r);
+                }
+                let Some((n, body)) = rx.lock().await.recv().await else { return Ok(r) };
+                let posted = poster.post("/v1/batch", body).await?;
+                r.messages += n;
+                r.requests += 1;
+                r.retries += u64::from(posted.retries);
+                r.latencies_us.push(posted.latency.as_micros() as u64);
+                if posted.status == 200 {
+                    let v: Value = serde_json::from_slice(&posted.body).unwrap_or(Value::Null);
+                    let a = v.get("accepted").and_then(Value::as_u64).unwrap_or(0);
+                    let rej = v.get("rejected").and_then(Value::as_array).map_or(0, |x| x.len() as u64);
+                    accepted.fetch_add(a, Ordering::Relaxed);
+                    rejected.fetch_add(rej, Ordering::Relaxed);
+                    r.accepted += a;
+                    r.rejected += rej;
+                } else {
+                    r.failed_requests += 1;
+                    r.first_failure.get_or_insert_with(|| format!("{} {}", posted.status, String::from_utf8_lossy(&posted.body)));
+                }
+            }
+        }));
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let all = futures_join(workers);
+    tokio::pin!(all);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            _ = tick.tick() => progress(&Progress { accepted: accepted.load(Ordering::Relaxed), rejected: rejected.load(Ordering::Relaxed) }),
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    rx.lock().await.close();
+    let _ = generator.await;
+    let mut total = PostReport::default();
+    for r in results {
+        let r = r.context("a posting task panicked")??;
+        total.messages += r.messages;
+        total.requests += r.requests;
+        total.accepted += r.accepted;
+        total.rejected += r.rejected;
+        total.retries += r.retries;
+        total.failed_requests += r.failed_requests;
+        if total.first_failure.is_none() {
+            total.first_failure = r.first_failure;
+        }
+        total.latencies_us.extend(r.latencies_us);
+    }
+    Ok(total)
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await);
+    }
+    out
+}

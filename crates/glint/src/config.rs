@@ -1,0 +1,194 @@
+//! `glint.toml`: every setting with its default. `glint config` prints the commented default
+//! file; unknown keys are refused with the file, line and column so typos do not pass silently.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use glint_event::TaxonomyConfig;
+use serde::Deserialize;
+
+/// The commented default configuration, also shipped as `glint.toml` in the repository.
+pub const DEFAULT_TOML: &str = include_str!("../../../glint.toml");
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub ingest: IngestSection,
+    pub log: LogSection,
+    pub retention: RetentionSection,
+    pub taxonomy: TaxonomyConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub write_keys: Vec<String>,
+    pub admin_key: Option<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection { listen: "127.0.0.1:8080".into(), write_keys: Vec::new(), admin_key: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    pub max_future: String,
+    pub event_bytes_max: usize,
+    pub request_bytes_max: usize,
+    pub keep_full_ip: bool,
+    pub queue_depth: usize,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            max_future: "24h".into(),
+            event_bytes_max: glint_event::limits::EVENT_BYTES_MAX,
+            request_bytes_max: glint_event::limits::REQUEST_BYTES_MAX,
+            keep_full_ip: false,
+            queue_depth: glint_event::limits::INGEST_QUEUE_DEPTH_MAX,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub segment_bytes_max: u64,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { segment_bytes_max: glint_event::limits::SEGMENT_BYTES_MAX }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    pub max_age: String,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection { max_age: "0".into() }
+    }
+}
+
+impl Config {
+    /// Read `path`, or the defaults when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let Some(path) = path else { return Ok(Config::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<Config> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            anyhow::anyhow!("{name}:{line}:{col}: {}", e.message())
+        })?;
+        cfg.validate(name)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        parse_duration_ms(&self.ingest.max_future).with_context(|| format!("{name}: [ingest] max_future"))?;
+        parse_duration_ms(&self.retention.max_age).with_context(|| format!("{name}: [retention] max_age"))?;
+        if self.ingest.event_bytes_max > glint_event::limits::EVENT_BYTES_MAX {
+            bail!("{name}: [ingest] event_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::EVENT_BYTES_MAX);
+        }
+        if self.ingest.request_bytes_max > glint_event::limits::REQUEST_BYTES_MAX {
+            bail!("{name}: [ingest] request_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::REQUEST_BYTES_MAX);
+        }
+        if self.log.segment_bytes_max > glint_event::limits::SEGMENT_BYTES_MAX {
+            bail!("{name}: [log] segment_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::SEGMENT_BYTES_MAX);
+        }
+        glint_event::Taxonomy::with_config(&self.taxonomy).with_context(|| format!("{name}: [taxonomy]"))?;
+        Ok(())
+    }
+
+    pub fn decode_options(&self) -> Result<glint_event::wire::DecodeOptions> {
+        Ok(glint_event::wire::DecodeOptions {
+            future_ms_max: parse_duration_ms(&self.ingest.max_future)?,
+            keep_full_ip: self.ingest.keep_full_ip,
+            event_bytes_max: self.ingest.event_bytes_max,
+        })
+    }
+
+    pub fn taxonomy(&self) -> Result<glint_event::Taxonomy> {
+        Ok(glint_event::Taxonomy::with_config(&self.taxonomy)?)
+    }
+
+    pub fn log_options(&self) -> glint_log::LogOptions {
+        glint_log::LogOptions { segment_bytes_max: self.log.segment_bytes_max }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `"90d"`, `"24h"`, `"30m"`, `"45s"`, `"500ms"`, `"2w"`, or `"0"` (off) → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(0);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().with_context(|| format!("{s:?} is not a duration like 30m, 24h or 90d"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => bail!("{s:?} has unknown unit {unit:?}: use ms, s, m, h, d or w"),
+    };
+    n.checked_mul(scale).with_context(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_file_is_the_defaults() {
+        let shipped = Config::parse(DEFAULT_TOML, "glint.toml").expect("shipped config parses");
+        let d = Config::default();
+        assert_eq!(shipped.server.listen, d.server.listen);
+        assert_eq!(shipped.ingest.max_future, d.ingest.max_future);
+        assert_eq!(shipped.ingest.event_bytes_max, d.ingest.event_bytes_max);
+        assert_eq!(shipped.ingest.request_bytes_max, d.ingest.request_bytes_max);
+        assert_eq!(shipped.ingest.queue_depth, d.ingest.queue_depth);
+        assert_eq!(shipped.log.segment_bytes_max, d.log.segment_bytes_max);
+        assert_eq!(shipped.retention.max_age, d.retention.max_age);
+    }
+
+    #[test]
+    fn typos_and_raised_limits_are_refused_with_position() {
+        let err = Config::parse("[ingest]\nmax_futur = \"1h\"\n", "x.toml").expect_err("typo");
+        assert!(err.to_string().starts_with("x.toml:2:1:"), "{err}");
+        let err = Config::parse("[ingest]\nevent_bytes_max = 99999999\n", "x.toml").expect_err("raised");
+        assert!(err.to_string().contains("may lower"), "{err}");
+        let err = Config::parse("[retention]\nmax_age = \"5 days\"\n", "x.toml").expect_err("bad duration");
+        assert!(format!("{err:#}").contains("max_age"), "{err:#}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_ms("24h").ok(), Some(86_400_000));
+        assert_eq!(parse_duration_ms("0").ok(), Some(0));
+        assert!(parse_duration_ms("5x").is_err());
+    }
+}
