@@ -7,7 +7,9 @@ object per line, and answers like the real services do on success:
 
   * PostHog-looking paths (/batch/, /e/, /i/..., /capture/, /track/, /engage/, /s/,
     /decide/, /flags/)               -> 200 {"status": 1}
+  * PostHog capture v1 (/i/v1/...)  -> 200 {"status": 1, "results": {}}
   * everything else (Segment /v1/..., GA4 /mp/collect, ...) -> 200 {"success": true}
+  (204/304 answers carry no body; non-2xx answers carry {"code","message","detail"})
 
 Failure injection, to see how client libraries retry:
 
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import gzip
 import json
+import os
 import sys
 import threading
 import time
@@ -115,7 +119,7 @@ def decode_body(raw: bytes, headers, query: dict) -> dict:
                 if b[:1] in (b"{", b"["):
                     decoded = b
                     info["layers"].append("base64")
-            except (ValueError, base64.binascii.Error):
+            except (ValueError, binascii.Error):
                 pass
             data = decoded if decoded is not None else payload.encode("utf-8")
 
@@ -257,7 +261,6 @@ def main(argv=None) -> int:
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
             f.write(str(port))
-        import os
         os.replace(args.port_file + ".tmp", args.port_file)
     print(f"listening http://127.0.0.1:{port}", flush=True)
     timer = threading.Timer(args.max_seconds, srv.shutdown)

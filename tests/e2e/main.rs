@@ -1,1 +1,21 @@
-//! e2e
+//! End-to-end tests: each starts the real `glint` binary in a fresh temporary directory and
+//! talks to it over real HTTP or its command line.
+//!
+//! - `util`: the harness (temp dirs, running `glint`, starting and killing servers).
+//! - `ingest`: every ingestion route and the error table of bad inputs, with exact statuses.
+//! - `crash`: `kill -9` during concurrent ingestion; every acknowledged message survives once.
+//! - `import`: every import format, idempotency, `--strict`, and the shared real datasets.
+//! - `erase`: erasure from disk (grep of raw files), suppression, receipts.
+//! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
+//! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
+
+// A test binary has no public API: `pub` means "shared between modules".
+#![allow(unreachable_pub, missing_docs)]
+
+mod cli;
+mod clients;
+mod crash;
+mod erase;
+mod import;
+mod ingest;
+mod util;

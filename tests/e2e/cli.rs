@@ -1,0 +1,90 @@
+//! The rest of the command line: simulate, stats, export, demo, config, usage errors.
+
+use serde_json::Value;
+
+use crate::util::{KEY, Server, ok, run, stats, tempdir};
+
+#[test]
+fn simulate_is_deterministic_per_seed() {
+    let dir = tempdir();
+    let file = |name: &str, seed: &str| {
+        let p = dir.path().join(name);
+        ok(&["simulate", "--users", "50", "--days", "2", "--seed", seed, "--out", p.to_str().expect("utf-8")]);
+        std::fs::read(p).expect("read")
+    };
+    let (a, b, c) = (file("a.jsonl", "7"), file("b.jsonl", "7"), file("c.jsonl", "8"));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_ne!(a, c);
+    // The file imports as segment-jsonl, every line accepted.
+    let data = dir.path().join("data");
+    let out: Value = serde_json::from_str(&ok(&["import", "--data", data.to_str().expect("utf-8"), "--format", "segment-jsonl", "--json", dir.path().join("a.jsonl").to_str().expect("utf-8")])).expect("json");
+    assert_eq!(out["rejected"], serde_json::json!([]));
+    assert_eq!(out["stored"].as_u64(), Some(a.iter().filter(|b| **b == b'\n').count() as u64));
+}
+
+#[test]
+fn simulated_traffic_into_a_log_exports_as_jsonl_and_parquet() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let d = data.to_str().expect("utf-8");
+    ok(&["simulate", "--users", "200", "--days", "3", "--data", d]);
+    let s = stats(&data);
+    let n = s["events"].as_u64().expect("events");
+    assert!(n > 1000, "{s:#}");
+    for key in ["events", "users", "sessions", "signals", "first", "last"] {
+        assert!(s.get(key).is_some(), "stats JSON lacks {key}");
+    }
+    let jsonl = ok(&["export", "--data", d]);
+    assert_eq!(jsonl.lines().count() as u64, n);
+    let times: Vec<String> = jsonl.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")["time"].as_str().expect("time").to_string()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "export is in event-time order");
+    let pq = dir.path().join("events.parquet");
+    ok(&["export", "--data", d, "--out", pq.to_str().expect("utf-8")]);
+    let bytes = std::fs::read(&pq).expect("parquet");
+    assert_eq!(&bytes[..4], b"PAR1");
+    assert_eq!(&bytes[bytes.len() - 4..], b"PAR1");
+}
+
+#[test]
+fn simulate_posts_live_to_a_server() {
+    let dir = tempdir();
+    let s = Server::start(dir.path());
+    let out = run(&["simulate", "--users", "100", "--days", "1", "--target", &s.url, "--write-key", KEY]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0 rejected"), "{err}");
+    let posted: u64 = err.split_whitespace().nth(1).and_then(|n| n.replace(',', "").parse().ok()).expect("a count");
+    assert_eq!(stats(dir.path())["events"].as_u64(), Some(posted));
+}
+
+#[test]
+fn demo_runs_end_to_end_and_summarises() {
+    let dir = tempdir();
+    let demo = dir.path().join("demo");
+    let out = run(&["demo", "--dir", demo.to_str().expect("utf-8"), "--minutes", "0.2", "--users", "150", "--days", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary = stdout.lines().find(|l| l.starts_with("demo: ")).unwrap_or_else(|| panic!("no summary line in {stdout}"));
+    let events: u64 = summary.split_whitespace().nth(1).and_then(|n| n.replace(',', "").parse().ok()).expect("count");
+    assert!(events > 500, "{summary}");
+    assert_eq!(stats(&demo)["events"].as_u64(), Some(events));
+}
+
+#[test]
+fn usage_errors_teach() {
+    let out = run(&["serve", "--data", "/nonexistent-glint-test"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--write-key"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["import", "--data", "x", "--format", "csv", "f"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+    let cfg = ok(&["config"]);
+    assert!(cfg.contains("[ingest]") && cfg.contains("max_future = \"24h\""));
+    let dir = tempdir();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nlisten = \"127.0.0.1:1\"\nwrite_key = \"oops\"\n").expect("write");
+    let out = run(&["serve", "--data", dir.path().join("d").to_str().expect("utf-8"), "--write-key", "k", "--config", bad.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:3:1"), "{err}");
+}
