@@ -247,12 +247,18 @@ fn openapi_lists_every_route_the_server_answers() {
     let mut resp = crate::util::agent().get(&format!("{}/openapi.json", s.url)).call().expect("openapi");
     let doc: Value = serde_json::from_str(&resp.body_mut().read_to_string().expect("text")).expect("JSON");
     assert_eq!(doc["openapi"], "3.1.0");
+    // Browsers preflight analytics.js requests (they carry Authorization).
+    let pre = crate::util::agent().options(&format!("{}/v1/t", s.url)).header("origin", "https://shop.example").header("access-control-request-headers", "authorization,content-type").call().expect("preflight");
+    assert_eq!(pre.status().as_u16(), 204);
+    let allow = pre.headers().get("access-control-allow-headers").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    assert!(allow.contains("authorization") && allow.contains("content-type"), "{allow}");
+    assert_eq!(pre.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
     for path in ["/v1/track", "/v1/t", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch", "/v1/b", "/v1/import", "/mp/collect", "/batch", "/capture", "/e", "/i/v0/e", "/v1/users/{id}", "/health", "/metrics", "/openapi.json"] {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     // And no documented path is a 404.
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        let p = path.replace("{id}", "someone");
+        let p = path.replace("{id}", "someone").replace("{key}", crate::util::KEY);
         let method = item.as_object().and_then(|m| m.keys().next().cloned()).expect("a method");
         let status = match method.as_str() {
             "get" => crate::util::agent().get(&format!("{}{p}", s.url)).call().expect("get").status().as_u16(),

@@ -31,9 +31,15 @@ pub(crate) async fn read(body: Body, headers: &HeaderMap, wire_max: usize) -> Re
 }
 
 /// Undo gzip if the header says so or the bytes start with gzip's magic number; refuse a
-/// body that inflates past `max`.
-pub(crate) fn decompress(bytes: Vec<u8>, headers: &HeaderMap, max: usize) -> Result<Vec<u8>, Refusal> {
-    let encoding = headers.get(axum::http::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_ascii_lowercase();
+/// body that inflates past `max`. `headers` is `None` for a second look at an inner payload
+/// (PostHog's form `data=`), where only the magic number counts.
+pub(crate) fn decompress(bytes: Vec<u8>, headers: Option<&HeaderMap>, max: usize) -> Result<Vec<u8>, Refusal> {
+    let encoding = headers
+        .and_then(|h| h.get(axum::http::header::CONTENT_ENCODING))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let gzip = encoding == "gzip" || encoding == "x-gzip" || bytes.starts_with(&[0x1f, 0x8b]);
     if !gzip {
         if !encoding.is_empty() && encoding != "identity" {

@@ -64,10 +64,52 @@ pub(crate) fn router(state: AppState) -> Router {
         r = r.route(path, post(ph)).route(&format!("{path}/"), post(ph));
     }
     r.route("/v1/users/{id}", delete(erase))
+        .route("/v1/projects/{key}/settings", get(segment_settings))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(state)
+}
+
+/// Browsers' analytics.js always sends `Authorization`, so every request from a shop's pages
+/// is CORS-preflighted: answer `OPTIONS` for any path and mark every answer as readable from
+/// any origin (no cookies are involved, so `*` is safe).
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, Method};
+    let mut resp = if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type, Content-Encoding, X-Retry-Count"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        r
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Retry-After"));
+    resp
+}
+
+/// analytics.js fetches its settings from `{cdnURL}/v1/projects/{writeKey}/settings`; a shop
+/// that points `cdnURL` at Glint gets settings that send everything back to Glint.
+async fn segment_settings(State(st): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
+    if !st.write_keys.contains(&key) {
+        return Refusal::unauthorized("writeKey", "unknown write key").into_response();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    axum::Json(serde_json::json!({
+        "integrations": {"Segment.io": {"apiKey": key, "apiHost": format!("{host}/v1"), "protocol": "http"}},
+        "plan": {"track": {"__default": {"enabled": true}}, "identify": {"__default": {"enabled": true}}},
+        "edgeFunction": {},
+        "analyticsNextEnabled": true,
+    }))
+    .into_response()
 }
 
 fn route_label(p: Protocol) -> &'static str {
@@ -120,10 +162,10 @@ async fn pipeline(
         }
     }
     let raw = body::read(body, headers, st.request_bytes_max).await?;
-    let mut bytes = body::decompress(raw, headers, st.request_bytes_max)?;
+    let mut bytes = body::decompress(raw, Some(headers), st.request_bytes_max)?;
     if let Protocol::PostHog = protocol {
         bytes = body::posthog_form(bytes, headers)?;
-        bytes = body::decompress(bytes, headers, st.request_bytes_max)?;
+        bytes = body::decompress(bytes, None, st.request_bytes_max)?;
     }
     let received = now_ms();
     let decoded: Result<DecodedBody, BodyError> = match protocol {
@@ -185,7 +227,9 @@ async fn pipeline(
     let out = st.ingest.append(events).await.map_err(|e| match e {
         IngestError::Busy(batch) => {
             st.metrics.refuse("backpressure", batch.len() as u64);
-            Refusal { status: StatusCode::TOO_MANY_REQUESTS, reason: "backpressure", field: "body".into(), error: "the event log is busy; retry after a second".into(), rejected: Vec::new() }
+            // posthog-js drops every 4xx, 429 included, but retries 5xx: PostHog routes say 503.
+            let status = if matches!(protocol, Protocol::PostHog) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::TOO_MANY_REQUESTS };
+            Refusal { status, reason: "backpressure", field: "body".into(), error: "the event log is busy; retry after a second".into(), rejected: Vec::new() }
         }
         IngestError::Unavailable(why) => {
             Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "body".into(), error: format!("the event log is unavailable: {why}"), rejected: Vec::new() }

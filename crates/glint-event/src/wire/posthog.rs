@@ -88,7 +88,11 @@ impl Decoder {
             traits.previous_id = id_at(props, "alias", "properties.alias")?;
         }
         let ts = obj.get("timestamp").filter(|v| !v.is_null());
-        let time_ms = self.resolve_time("timestamp", ts, sent_at, received_ms)?;
+        let time_ms = match (ts, obj.get("offset").and_then(Value::as_i64)) {
+            // Older posthog-js batches say how many ms before sending the event happened.
+            (None, Some(offset)) if offset >= 0 => received_ms.saturating_sub(offset),
+            _ => self.resolve_time("timestamp", ts, sent_at, received_ms)?,
+        };
         let message_id = match id_at(obj, "uuid", "uuid")? {
             Some(u) => u,
             None => derived_id("ph", &[serde_json::to_string(obj).unwrap_or_default().as_bytes()]),
@@ -162,11 +166,12 @@ mod tests {
         assert_eq!(e.context.referrer_class, crate::event::ReferrerClass::Email);
         assert_eq!(b.messages[1].as_ref().err().map(|f| f.field.as_str()), Some("distinct_id"));
 
-        let js = br#"[{"event":"$identify","properties":{"distinct_id":"u1","$anon_distinct_id":"anon-1","token":"phc_y","$set":{"tier":"gold"}}}]"#;
+        let js = br#"[{"event":"$identify","offset":250,"properties":{"distinct_id":"u1","$anon_distinct_id":"anon-1","token":"phc_y","$set":{"tier":"gold"}}}]"#;
         let b = d.posthog_capture(js, 1_767_225_600_000).expect("valid");
         assert_eq!(b.key.as_deref(), Some("phc_y"));
         let e = b.messages[0].as_ref().expect("identify");
         assert_eq!(e.anonymous_id.as_deref(), Some("anon-1"));
         assert_eq!(e.traits.tier.as_deref(), Some("gold"));
+        assert_eq!(e.time_ms, 1_767_225_600_000 - 250, "offset counts back from receipt");
     }
 }
