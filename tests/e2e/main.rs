@@ -8,6 +8,7 @@
 //! - `erase`: erasure from disk (grep of raw files), suppression, receipts.
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
 //! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
+//! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary).
 
 // A test binary has no public API: `pub` means "shared between modules".
 #![allow(unreachable_pub, missing_docs)]
@@ -17,5 +18,6 @@ mod clients;
 mod crash;
 mod erase;
 mod import;
+mod tidy;
 mod ingest;
 mod util;

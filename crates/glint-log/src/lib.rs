@@ -701,5 +701,32 @@ fn append_durably(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Entry points for the fuzz targets in `fuzz/`: not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decode arbitrary bytes as one record of a fresh string table; must never panic.
+    pub fn decode_record(bytes: &[u8]) -> bool {
+        crate::codec::Decoder::default().decode(bytes).is_ok()
+    }
+
+    /// Recover an active segment whose records are `body`; must never panic, only cut a torn
+    /// tail or report corruption.
+    pub fn recover_active(body: &[u8]) -> bool {
+        let Ok(dir) = std::env::temp_dir().join(format!("glint-fuzz-{}", std::process::id())).canonicalize().or_else(|_| {
+            let d = std::env::temp_dir().join(format!("glint-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&d).map(|()| d)
+        }) else {
+            return false;
+        };
+        let path = crate::segment::active_path(&dir, 1);
+        let mut bytes = crate::segment::active_header_for_fuzzing(1).to_vec();
+        bytes.extend_from_slice(body);
+        if std::fs::write(&path, &bytes).is_err() {
+            return false;
+        }
+        crate::segment::ActiveSegment::recover(&path, 1, false).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests;

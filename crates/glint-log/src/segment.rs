@@ -85,6 +85,10 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+pub(crate) fn active_header_for_fuzzing(id: u64) -> [u8; ACTIVE_HEADER_LEN as usize] {
+    active_header(id)
+}
+
 fn active_header(id: u64) -> [u8; ACTIVE_HEADER_LEN as usize] {
     let mut h = [0u8; ACTIVE_HEADER_LEN as usize];
     h[0..8].copy_from_slice(MAGIC);
