@@ -28,11 +28,10 @@ pub struct UserAgentCache {
 impl UserAgentCache {
     /// Parse (or recall) a user agent.
     pub fn parse(&self, ua: &str) -> UserAgentInfo {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(hit) = cache.get(ua) {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(ua) {
                 return hit.clone();
             }
-        }
         let info = parse_user_agent(ua);
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= USER_AGENT_CACHE_MAX {

@@ -107,7 +107,11 @@ pub struct Importer<'a> {
     format: DatasetFormat,
     decoder: &'a Decoder,
     map: HashMap<String, Signal>,
-    seen: HashMap<u128, u32>,
+    /// Occurrences of each row content hash so far; the key is already a hash.
+    seen: HashMap<u128, u32, foldhash::fast::RandomState>,
+    /// Raw event-type names already resolved (a file has a handful).
+    signals: HashMap<Vec<u8>, Signal, foldhash::fast::RandomState>,
+    scratch: Vec<u8>,
     received_ms: i64,
 }
 
@@ -134,15 +138,22 @@ impl<'a> Importer<'a> {
     /// names. `received_ms` stamps every event's receive time.
     pub fn new(format: DatasetFormat, decoder: &'a Decoder, map: &[(String, String)], received_ms: i64) -> Importer<'a> {
         let map = map.iter().map(|(k, v)| (normalize_name(k), Signal::from_canonical(&normalize_name(v)))).collect();
-        Importer { format, decoder, map, seen: HashMap::new(), received_ms }
+        Importer { format, decoder, map, seen: HashMap::default(), signals: HashMap::default(), scratch: Vec::new(), received_ms }
     }
 
-    fn signal(&self, name: &str) -> Signal {
+    fn signal(&mut self, name: &str) -> Signal {
+        if let Some(s) = self.signals.get(name.as_bytes()) {
+            return s.clone();
+        }
         let norm = normalize_name(name);
-        match self.map.get(&norm) {
+        let s = match self.map.get(&norm) {
             Some(s) => s.clone(),
             None => self.decoder.taxonomy().resolve(&norm),
+        };
+        if self.signals.len() < 4096 {
+            self.signals.insert(name.as_bytes().to_vec(), s.clone());
         }
+        s
     }
 
     fn taxonomy(&self) -> &Taxonomy {
@@ -151,17 +162,30 @@ impl<'a> Importer<'a> {
 
     /// A content-derived id: identical rows get occurrence numbers 0, 1, 2 … in file order.
     fn row_id(&mut self, fields: &[&[u8]]) -> String {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(self.format.name().as_bytes());
+        // One-shot hashing of a reused buffer: the streaming hasher's setup costs more than
+        // hashing a short row.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(self.format.name().as_bytes());
         for f in fields {
-            h.update(&(f.len() as u32).to_le_bytes());
-            h.update(f);
+            buf.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            buf.extend_from_slice(f);
         }
-        let digest = h.digest128();
+        let digest = xxhash_rust::xxh3::xxh3_128(&buf);
+        self.scratch = buf;
         let n = self.seen.entry(digest).or_insert(0);
         let occurrence = *n;
         *n += 1;
-        format!("{}-{:032x}-{}", self.format.name(), digest, occurrence)
+        let mut id = String::with_capacity(self.format.name().len() + 40);
+        id.push_str(self.format.name());
+        id.push('-');
+        push_hex(&mut id, digest);
+        if occurrence > 0 {
+            // The first occurrence needs no suffix; later identical rows get `-N`.
+            id.push('-');
+            id.push_str(&occurrence.to_string());
+        }
+        id
     }
 
     /// Read every row of `input`, calling `sink` with each event or row error in file order.
@@ -417,6 +441,13 @@ impl<'a> Importer<'a> {
         e.kind = EventKind::Track;
         let _ = self.taxonomy();
         Ok(e)
+    }
+}
+
+fn push_hex(out: &mut String, v: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..32).rev() {
+        out.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
     }
 }
 

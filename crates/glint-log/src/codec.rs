@@ -29,13 +29,16 @@ pub(crate) struct DecodeError(pub(crate) &'static str);
 /// Encodes records into one string table.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
-    table: HashMap<String, u32>,
+    // foldhash: SipHash's DoS resistance buys nothing for a per-segment table, and costs.
+    table: HashMap<String, u32, foldhash::fast::RandomState>,
 }
 
-/// Decodes records of one string table, in order.
+/// Decodes records of one string table, in order — or, once [`Decoder::freeze`] has been
+/// called after reading every record, any record in any order (sealing sorts this way).
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     table: Vec<String>,
+    frozen: bool,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -201,6 +204,12 @@ impl Encoder {
 }
 
 impl Decoder {
+    /// Stop growing the table: every string it will be asked for is in it, so records may now
+    /// be decoded out of order (a tag-2 literal is read without being interned again).
+    pub(crate) fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
     fn string(&mut self, c: &mut Cursor<'_>) -> Result<Option<String>, DecodeError> {
         let tag = c.varint()?;
         match tag {
@@ -208,7 +217,7 @@ impl Decoder {
             1 | 2 => {
                 let n = c.varint()? as usize;
                 let s = std::str::from_utf8(c.bytes(n)?).map_err(|_| DecodeError("string is not UTF-8"))?.to_string();
-                if tag == 2 {
+                if tag == 2 && !self.frozen {
                     if self.table.len() >= INTERNED_PER_TABLE_MAX {
                         return Err(DecodeError("string table overflow"));
                     }

@@ -189,8 +189,8 @@ pub struct Log {
     options: LogOptions,
     sealed: BTreeMap<u64, SealedSegment>,
     active: Option<ActiveSegment>,
-    ids: HashSet<u64>,
-    suppressed: HashSet<u128>,
+    ids: HashSet<u64, IdHasher>,
+    suppressed: HashSet<u128, IdHasher>,
     secret: u64,
     next_seq: u64,
     next_segment: u64,
@@ -198,8 +198,60 @@ pub struct Log {
     recovery: Recovery,
     /// Active segments seen by a read-only open (the writer owns them).
     readonly_active: Vec<(u64, Vec<segment::RawRecord>)>,
+    /// Full active segments being sealed on background threads, oldest first.
+    sealing: Vec<Sealing>,
     _lock: Option<File>,
 }
+
+/// The de-duplication set holds 64-bit xxh3 hashes of message ids (and the suppression set
+/// keyed 128-bit hashes): they are uniformly distributed already, so hashing them again is
+/// wasted work. This hasher passes the low 64 bits through.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdHasher;
+
+impl std::hash::BuildHasher for IdHasher {
+    type Hasher = PassThrough;
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}
+
+#[derive(Debug)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for types other than u64/u128; fold them in.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+/// A full active segment being sealed off the writer's path: its file stays in place (and in
+/// scans) until the sealed copy is installed, so a crash at any point recovers as from an
+/// interrupted seal.
+#[derive(Debug)]
+struct Sealing {
+    meta: SegmentMeta,
+    path: PathBuf,
+    handle: std::thread::JoinHandle<Result<SealedSegment, Error>>,
+}
+
+/// Seals in flight at most; a writer that outpaces sealing waits for the oldest, so memory
+/// stays bounded.
+const SEALING_MAX: usize = 2;
 
 const SUPPRESSED_FILE: &str = "suppressed.list";
 const SECRET_FILE: &str = "secret";
@@ -245,14 +297,15 @@ impl Log {
             options: LogOptions { segment_bytes_max: options.segment_bytes_max.clamp(4096, SEGMENT_BYTES_MAX) },
             sealed: BTreeMap::new(),
             active: None,
-            ids: HashSet::new(),
-            suppressed: HashSet::new(),
+            ids: HashSet::default(),
+            suppressed: HashSet::default(),
             secret: 0,
             next_seq: 1,
             next_segment: 1,
             poisoned: false,
             recovery: Recovery::default(),
             readonly_active: Vec::new(),
+            sealing: Vec::new(),
             _lock: lock,
         };
         log.secret = log.load_secret(writable)?;
@@ -263,11 +316,10 @@ impl Log {
 
     fn load_secret(&self, writable: bool) -> Result<u64, Error> {
         let path = self.dir.join(SECRET_FILE);
-        if let Ok(text) = fs::read_to_string(&path) {
-            if let Ok(v) = u64::from_str_radix(text.trim(), 16) {
+        if let Ok(text) = fs::read_to_string(&path)
+            && let Ok(v) = u64::from_str_radix(text.trim(), 16) {
                 return Ok(v);
             }
-        }
         if !writable {
             return Ok(0);
         }
@@ -356,7 +408,9 @@ impl Log {
                     }
                     if let Some(old) = self.active.replace(seg) {
                         // Two active segments: only after a crash mid-rotation. Seal the older.
-                        self.seal_segment(old)?;
+                        let newer = self.active.replace(old);
+                        self.rotate()?;
+                        self.active = newer;
                     }
                 }
                 None if !writable => self.readonly_active.push((id, records)),
@@ -413,6 +467,7 @@ impl Log {
     /// On I/O errors; a failed write poisons the log.
     pub fn append(&mut self, events: impl IntoIterator<Item = Event>) -> Result<AppendOutcome, Error> {
         self.ensure_writable()?;
+        self.install_sealed(false)?;
         if self.active.is_none() {
             let seg = ActiveSegment::create(&self.seg_dir, self.next_segment)?;
             self.next_segment += 1;
@@ -447,20 +502,21 @@ impl Log {
         }
         out.bytes = buf.len() as u64;
         if full {
-            // Sealing fsyncs the active segment first, so nothing appended is lost by it.
-            self.rotate()?;
+            // Sealing fsyncs the active segment first, then seals it on another thread.
+            self.rotate_background()?;
         }
         Ok(out)
     }
 
     /// Make everything appended durable: one `fsync` for the whole group. (A segment that
-    /// grew past its size limit was already sealed, durably, by `append`.)
+    /// grew past its size limit was already fsync'd by `append` before it went to be sealed.)
     ///
     /// # Errors
     /// On I/O errors; a failed fsync poisons the log, since the kernel may have thrown the
     /// dirty pages away and a retry could falsely succeed.
     pub fn sync(&mut self) -> Result<(), Error> {
         self.ensure_writable()?;
+        self.install_sealed(false)?;
         let Some(active) = &self.active else { return Ok(()) };
         if let Err(e) = active.sync() {
             self.poisoned = true;
@@ -469,35 +525,74 @@ impl Log {
         Ok(())
     }
 
-    /// Seal the active segment now (if it holds anything); the next append starts a new one.
+    /// Seal the active segment now (if it holds anything) and wait until it is sealed; the next
+    /// append starts a new one.
     ///
     /// # Errors
     /// On I/O errors.
     pub fn rotate(&mut self) -> Result<(), Error> {
         self.ensure_writable()?;
-        if let Some(active) = self.active.take() {
-            if active.meta.records == 0 {
-                self.active = Some(active);
-                return Ok(());
-            }
-            active.sync()?;
-            self.seal_segment(active)?;
+        self.rotate_background()?;
+        self.install_sealed(true)
+    }
+
+    /// Hand the active segment (fsync'd) to a sealing thread.
+    fn rotate_background(&mut self) -> Result<(), Error> {
+        let Some(active) = self.active.take() else { return Ok(()) };
+        if active.meta.records == 0 {
+            self.active = Some(active);
+            return Ok(());
+        }
+        if let Err(e) = active.sync() {
+            self.poisoned = true;
+            return Err(e);
+        }
+        while self.sealing.len() >= SEALING_MAX {
+            self.install_oldest()?;
+        }
+        let (id, path, meta) = (active.meta.id, active.path.clone(), active.meta.clone());
+        drop(active);
+        let seg_dir = self.seg_dir.clone();
+        let thread_path = path.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("glint-seal-{id}"))
+            .spawn(move || {
+                let (_, records, _) = ActiveSegment::recover(&thread_path, id, false)?;
+                assert!(!records.is_empty(), "only segments with records are sealed");
+                segment::seal_records(&seg_dir, id, &thread_path, &records)
+            })
+            .map_err(|e| Error::io(&path, e))?;
+        self.sealing.push(Sealing { meta, path, handle });
+        Ok(())
+    }
+
+    /// Install finished seals (all of them, waiting, when `block`): the sealed file is in place
+    /// and durable, so the active file it came from is removed.
+    fn install_sealed(&mut self, block: bool) -> Result<(), Error> {
+        while self.sealing.first().is_some_and(|s| block || s.handle.is_finished()) {
+            self.install_oldest()?;
         }
         Ok(())
     }
 
-    fn seal_segment(&mut self, active: ActiveSegment) -> Result<(), Error> {
-        let id = active.meta.id;
-        let path = active.path.clone();
-        drop(active);
-        let events = read_active_events(&path, id)?;
-        if events.is_empty() {
-            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            return sync_dir(&self.seg_dir);
-        }
-        let sealed = segment::write_sealed(&self.seg_dir, id, events)?;
-        self.sealed.insert(id, sealed);
-        fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    fn install_oldest(&mut self) -> Result<(), Error> {
+        let s = self.sealing.remove(0);
+        let sealed = match s.handle.join() {
+            Ok(Ok(sealed)) => sealed,
+            Ok(Err(e)) => {
+                // The active file is intact, so nothing is lost; refuse writes until a restart
+                // retries the seal in recovery.
+                self.poisoned = true;
+                return Err(e);
+            }
+            Err(_) => {
+                self.poisoned = true;
+                return Err(Error::io(&s.path, std::io::Error::other("the sealing thread panicked")));
+            }
+        };
+        assert_eq!(sealed.meta.records, s.meta.records, "a seal keeps every record of its segment");
+        self.sealed.insert(sealed.meta.id, sealed);
+        fs::remove_file(&s.path).map_err(|e| Error::io(&s.path, e))?;
         sync_dir(&self.seg_dir)
     }
 
@@ -510,6 +605,9 @@ impl Log {
         let mut sources = Vec::new();
         for seg in self.sealed.values() {
             sources.push(scan::Source::sealed(seg.clone()));
+        }
+        for s in &self.sealing {
+            sources.push(scan::Source::Pending { path: s.path.clone(), id: s.meta.id, min_time: s.meta.min_time });
         }
         if let Some(active) = &self.active {
             sources.push(scan::Source::Pending { path: active.path.clone(), id: active.meta.id, min_time: active.meta.min_time });
@@ -533,6 +631,10 @@ impl Log {
         if let Some(a) = &self.active {
             s.active_bytes = a.len;
             metas.push(&a.meta);
+        }
+        for sealing in &self.sealing {
+            s.active_bytes += sealing.meta.bytes;
+            metas.push(&sealing.meta);
         }
         let mut ro = Vec::new();
         for (id, records) in &self.readonly_active {
@@ -621,6 +723,7 @@ impl Log {
     /// On I/O errors or corruption.
     pub fn apply_retention(&mut self, cutoff_ms: i64) -> Result<Retention, Error> {
         self.ensure_writable()?;
+        self.install_sealed(true)?;
         let mut r = Retention::default();
         if self.active.as_ref().is_some_and(|a| a.meta.min_time < cutoff_ms) {
             self.rotate()?;
@@ -670,6 +773,24 @@ impl Log {
             }
         }
         Ok((removed, rewritten))
+    }
+}
+
+/// Events of an active segment for a scan; if a writer sealed it meanwhile (the active file is
+/// gone), read the sealed copy instead.
+fn read_pending_events(path: &Path, id: u64) -> Result<Vec<(u64, Event)>, Error> {
+    match read_active_events(path, id) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let seg = SealedSegment::open(&segment::sealed_path(dir, id), id)?;
+            let mut f = File::open(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+            let mut out = Vec::with_capacity(seg.meta.records as usize);
+            for i in 0..seg.chunks.len() {
+                out.extend(seg.read_chunk(&mut f, i)?);
+            }
+            Ok(out)
+        }
+        other => other,
     }
 }
 
@@ -725,6 +846,21 @@ pub mod fuzzing {
             return false;
         }
         crate::segment::ActiveSegment::recover(&path, 1, false).is_ok()
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Let seals in flight finish so their files are complete; recovery would cope either
+        // way, but a reopen in the same process should not race a sealing thread.
+        for s in self.sealing.drain(..) {
+            if let Ok(Ok(sealed)) = s.handle.join() {
+                if fs::remove_file(&s.path).is_ok() {
+                    let _ = sync_dir(&self.seg_dir);
+                }
+                drop(sealed);
+            }
+        }
     }
 }
 

@@ -102,7 +102,7 @@ impl Scan {
                 Ok(false)
             }
             Source::Pending { path, id, .. } => {
-                let mut events = crate::read_active_events(path, *id)?;
+                let mut events = crate::read_pending_events(path, *id)?;
                 events.retain(|(_, e)| !before_start(e.time_ms, &range));
                 events.sort_by_key(|(seq, e)| (e.time_ms, *seq));
                 buf.extend(events);
@@ -128,28 +128,28 @@ impl Scan {
     }
 
     fn step(&mut self) -> Result<Option<Event>, Error> {
-        loop {
-            while self.next_open < self.sources.len() {
-                let t = self.sources[self.next_open].0.min_time();
-                let head = self.heap.peek().map(|Reverse((time, _, _))| *time);
-                if head.is_some_and(|h| t > h) {
-                    break;
-                }
-                let idx = self.next_open;
-                self.next_open += 1;
-                self.push_head(idx)?;
+        // Open every source whose first event could come next: its earliest time is not after
+        // the current head of the merge.
+        while self.next_open < self.sources.len() {
+            let t = self.sources[self.next_open].0.min_time();
+            let head = self.heap.peek().map(|Reverse((time, _, _))| *time);
+            if head.is_some_and(|h| t > h) {
+                break;
             }
-            let Some(Reverse((time, seq, idx))) = self.heap.pop() else { return Ok(None) };
-            let Some((s, e)) = self.sources[idx].1.pop_front() else { unreachable!("a heap entry has its event buffered") };
-            assert_eq!((s, e.time_ms), (seq, time), "heap key matches the buffered event");
+            let idx = self.next_open;
+            self.next_open += 1;
             self.push_head(idx)?;
-            if after_end(time, &self.range) {
-                self.heap.clear();
-                self.next_open = self.sources.len();
-                return Ok(None);
-            }
-            return Ok(Some(e));
         }
+        let Some(Reverse((time, seq, idx))) = self.heap.pop() else { return Ok(None) };
+        let Some((s, e)) = self.sources[idx].1.pop_front() else { unreachable!("a heap entry has its event buffered") };
+        assert_eq!((s, e.time_ms), (seq, time), "heap key matches the buffered event");
+        self.push_head(idx)?;
+        if after_end(time, &self.range) {
+            self.heap.clear();
+            self.next_open = self.sources.len();
+            return Ok(None);
+        }
+        Ok(Some(e))
     }
 }
 

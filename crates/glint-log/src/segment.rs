@@ -286,11 +286,10 @@ fn scan_frames(path: &Path, b: &[u8]) -> Result<(Vec<RawRecord>, u64, Tail), Err
             return Err(corrupt("record checksum mismatch with data after it"));
         }
         let (seq, time) = peeked.map_err(|d| corrupt(d.0))?;
-        if let Some(prev) = last_seq {
-            if seq <= prev {
+        if let Some(prev) = last_seq
+            && seq <= prev {
                 return Err(corrupt("sequence numbers go backwards"));
             }
-        }
         last_seq = Some(seq);
         records.push(RawRecord { seq, time, payload: payload.to_vec() });
         at += FRAME_HEADER_LEN + len;
@@ -321,40 +320,89 @@ pub(crate) struct SealedSegment {
 }
 
 /// Write a sealed segment from decoded events (any order; sorted here) atomically.
-/// Returns its summary and the message-id hashes it holds.
 pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -> Result<SealedSegment, Error> {
     assert!(!events.is_empty(), "never seal an empty segment");
     events.sort_by_key(|(seq, e)| (e.time_ms, *seq));
+    let chunks: Vec<Result<Vec<(u64, Event)>, Error>> = {
+        let mut out = Vec::new();
+        let mut it = events.into_iter().peekable();
+        while it.peek().is_some() {
+            out.push(Ok(it.by_ref().take(CHUNK_RECORDS_MAX).collect()));
+        }
+        out
+    };
+    write_sealed_chunks(dir, id, chunks.into_iter())
+}
+
+/// Seal an active segment's raw records without holding them all decoded: pass one decodes in
+/// file order only to build the string table; the (time, seq) keys are sorted; pass two decodes
+/// one chunk at a time, in sorted order, against the frozen table. Memory: the table and one
+/// chunk, not the segment.
+pub(crate) fn seal_records(dir: &Path, id: u64, path: &Path, records: &[RawRecord]) -> Result<SealedSegment, Error> {
+    assert!(!records.is_empty(), "never seal an empty segment");
+    let corrupt = |d: codec::DecodeError| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.to_string() };
+    let mut dec = codec::Decoder::default();
+    for r in records {
+        dec.decode(&r.payload).map_err(corrupt)?;
+    }
+    dec.freeze();
+    let mut order: Vec<(i64, u64, usize)> = records.iter().enumerate().map(|(i, r)| (r.time, r.seq, i)).collect();
+    order.sort_unstable();
+    let chunks = order.chunks(CHUNK_RECORDS_MAX).map(|keys| {
+        keys.iter()
+            .map(|&(time, seq, i)| {
+                let (s, e) = dec.decode(&records[i].payload).map_err(corrupt)?;
+                assert_eq!((s, e.time_ms), (seq, time), "a frozen-table decode agrees with the peeked key");
+                Ok((s, e))
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    });
+    write_sealed_chunks(dir, id, chunks)
+}
+
+/// Write chunks of events, each already sorted and all in order, as a sealed segment.
+fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<Vec<(u64, Event)>, Error>>) -> Result<SealedSegment, Error> {
     let path = sealed_path(dir, id);
     let tmp = dir.join(format!("{id:016}.sealed.tmp"));
     let mut body = Vec::new();
-    let mut chunks = Vec::new();
+    let mut infos = Vec::new();
     let mut meta = SegmentMeta::empty(id);
-    for group in events.chunks(CHUNK_RECORDS_MAX) {
+    let mut ids = Vec::new();
+    let mut max_seq = 0;
+    let mut last_key = None;
+    for group in chunks {
+        let group = group?;
+        let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
         let mut enc = codec::Encoder::default();
         let mut raw = Vec::new();
         let mut rec = Vec::new();
-        for (seq, e) in group {
+        for (seq, e) in &group {
+            let key = (e.time_ms, *seq);
+            assert!(last_key < Some(key), "sealed records are strictly ordered by (time, seq)");
+            last_key = Some(key);
             rec.clear();
             enc.encode(*seq, e, &mut rec);
             put_varint(&mut raw, rec.len() as u64);
             raw.extend_from_slice(&rec);
             meta.add(e.time_ms);
+            ids.extend_from_slice(&id_hash(&e.message_id).to_le_bytes());
+            max_seq = max_seq.max(*seq);
         }
         let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| Error::io(&tmp, e))?;
-        chunks.push(ChunkInfo {
+        infos.push(ChunkInfo {
             offset: (SEALED_HEADER_LEN + body.len()) as u64,
             len: compressed.len() as u32,
             records: group.len() as u32,
-            first_time: group[0].1.time_ms,
-            last_time: group[group.len() - 1].1.time_ms,
+            first_time: first.1.time_ms,
+            last_time: last.1.time_ms,
             crc: crc32c::crc32c(&compressed),
         });
         body.extend_from_slice(&compressed);
     }
+    assert!(meta.records > 0, "never seal an empty segment");
     let index_offset = (SEALED_HEADER_LEN + body.len()) as u64;
-    let mut index = Vec::with_capacity(chunks.len() * CHUNK_INDEX_ENTRY_LEN + 4);
-    for c in &chunks {
+    let mut index = Vec::with_capacity(infos.len() * CHUNK_INDEX_ENTRY_LEN + 4);
+    for c in &infos {
         index.extend_from_slice(&c.offset.to_le_bytes());
         index.extend_from_slice(&c.len.to_le_bytes());
         index.extend_from_slice(&c.records.to_le_bytes());
@@ -363,11 +411,8 @@ pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -
         index.extend_from_slice(&c.crc.to_le_bytes());
     }
     index.extend_from_slice(&crc32c::crc32c(&index).to_le_bytes());
-    let mut ids = Vec::with_capacity(events.len() * 8 + 4);
-    for (_, e) in &events {
-        ids.extend_from_slice(&id_hash(&e.message_id).to_le_bytes());
-    }
-    ids.extend_from_slice(&crc32c::crc32c(&ids).to_le_bytes());
+    let ids_crc = crc32c::crc32c(&ids);
+    ids.extend_from_slice(&ids_crc.to_le_bytes());
 
     let mut h = [0u8; SEALED_HEADER_LEN];
     h[0..8].copy_from_slice(MAGIC);
@@ -377,9 +422,8 @@ pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -
     h[24..32].copy_from_slice(&meta.records.to_le_bytes());
     h[32..40].copy_from_slice(&meta.min_time.to_le_bytes());
     h[40..48].copy_from_slice(&meta.max_time.to_le_bytes());
-    h[48..52].copy_from_slice(&(chunks.len() as u32).to_le_bytes());
+    h[48..52].copy_from_slice(&(infos.len() as u32).to_le_bytes());
     h[52..60].copy_from_slice(&index_offset.to_le_bytes());
-    let max_seq = events.iter().map(|(seq, _)| *seq).max().unwrap_or(0);
     h[60..68].copy_from_slice(&max_seq.to_le_bytes());
     let crc = crc32c::crc32c(&h[0..SEALED_HEADER_LEN - 4]);
     h[SEALED_HEADER_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
@@ -393,7 +437,7 @@ pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -
     fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
     meta.bytes = (SEALED_HEADER_LEN + body.len() + index.len() + ids.len()) as u64;
-    Ok(SealedSegment { path, meta, chunks, max_seq })
+    Ok(SealedSegment { path, meta, chunks: infos, max_seq })
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -11,11 +11,10 @@ use crate::reply::Refusal;
 
 /// Read the body, refusing more than `wire_max` bytes on the wire.
 pub(crate) async fn read(body: Body, headers: &HeaderMap, wire_max: usize) -> Result<Vec<u8>, Refusal> {
-    if let Some(len) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
-        if len > wire_max {
+    if let Some(len) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+        && len > wire_max {
             return Err(Refusal::too_large(len, wire_max));
         }
-    }
     match axum::body::to_bytes(body, wire_max).await {
         Ok(b) => Ok(b.to_vec()),
         Err(e) => {

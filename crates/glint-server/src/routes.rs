@@ -55,7 +55,7 @@ pub(crate) fn router(state: AppState) -> Router {
     ];
     for &(name, kind) in segment {
         let h = move |s: State<AppState>, q: Query<Vec<(String, String)>>, h: HeaderMap, b: Body| handle(s, q, h, b, Protocol::Segment(kind));
-        r = r.route(&format!("/v1/{name}"), post(h.clone())).route(&format!("/v1/{name}/"), post(h));
+        r = r.route(&format!("/v1/{name}"), post(h)).route(&format!("/v1/{name}/"), post(h));
     }
     let ga4 = |s: State<AppState>, q: Query<Vec<(String, String)>>, h: HeaderMap, b: Body| handle(s, q, h, b, Protocol::Ga4);
     r = r.route("/mp/collect", post(ga4)).route("/mp/collect/", post(ga4));
@@ -149,11 +149,10 @@ async fn pipeline(
     let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     // Refuse a wrong header key before reading a byte of the body.
     let header_key = body::auth_key(headers);
-    if let Some(k) = &header_key {
-        if !st.write_keys.contains(k) {
+    if let Some(k) = &header_key
+        && !st.write_keys.contains(k) {
             return Err(Refusal::unauthorized("writeKey", "unknown write key"));
         }
-    }
     if let Protocol::Ga4 = protocol {
         match q("api_secret") {
             None => return Err(Refusal::unauthorized("api_secret", "missing: pass the write key as ?api_secret=")),

@@ -128,12 +128,11 @@ impl Decoder {
 
     /// Fill UTM from the page URL when the client did not send `campaign`, and classify.
     pub(crate) fn finish_context(&self, out: &mut Context) {
-        if out.utm_source.is_none() && out.utm_medium.is_none() {
-            if let Some(url) = &out.page_url {
+        if out.utm_source.is_none() && out.utm_medium.is_none()
+            && let Some(url) = &out.page_url {
                 let (s, m, c) = utm_from_url(url);
                 (out.utm_source, out.utm_medium, out.utm_campaign) = (s, m, c);
             }
-        }
         let page_host = out.page_url.as_deref().and_then(url_host);
         out.referrer_class =
             classify_referrer(out.referrer.as_deref(), page_host.as_deref(), out.utm_medium.as_deref());
@@ -284,16 +283,31 @@ pub(crate) fn properties_from(obj: &Map<String, Value>, prefix: &str) -> Result<
             });
         }
     }
-    let consumed = |k: &str| {
-        [PRODUCT_ID, CATEGORY, BRAND, PRICE, QUANTITY, CART_ID, ORDER_ID, REVENUE, CURRENCY, RATING, QUERY, COUPON, POINTS, ITEMS]
-            .iter()
-            .any(|keys| first_key(obj, keys) == Some(k))
-    };
-    let extra: Map<String, Value> = obj.iter().filter(|(k, _)| !consumed(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !extra.is_empty() {
-        p.extra = serde_json::to_string(&extra).ok();
+    let consumed: Vec<&str> = [PRODUCT_ID, CATEGORY, BRAND, PRICE, QUANTITY, CART_ID, ORDER_ID, REVENUE, CURRENCY, RATING, QUERY, COUPON, POINTS, ITEMS]
+        .iter()
+        .filter_map(|keys| first_key(obj, keys))
+        .collect();
+    if obj.len() > consumed.len() {
+        p.extra = serde_json::to_string(&Remaining { obj, skip: &consumed }).ok();
     }
     Ok(p)
+}
+
+/// The entries of a JSON object except `skip`, serialized without copying them.
+struct Remaining<'a> {
+    obj: &'a Map<String, Value>,
+    skip: &'a [&'a str],
+}
+
+impl serde::Serialize for Remaining<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(None)?;
+        for (k, v) in self.obj.iter().filter(|(k, _)| !self.skip.contains(&k.as_str())) {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 /// Typed traits from an `identify` traits object (or PostHog `$set`); the rest goes to `extra`.

@@ -38,11 +38,10 @@ impl Decoder {
         }
         let shared = self.ga4_shared(&obj, received_ms);
         let mut messages: Vec<Result<Event, FieldError>> = Vec::with_capacity(events.len() + 1);
-        if let Ok((_, user_id, anonymous_id, _, _)) = &shared {
-            if let Some(up) = obj.get("user_properties").and_then(Value::as_object).filter(|m| !m.is_empty()) {
+        if let Ok((_, user_id, anonymous_id, _, _)) = &shared
+            && let Some(up) = obj.get("user_properties").and_then(Value::as_object).filter(|m| !m.is_empty()) {
                 messages.push(self.ga4_identify(up, user_id, anonymous_id, received_ms, body));
             }
-        }
         for (i, ev) in events.iter().enumerate() {
             messages.push(match &shared {
                 Ok(s) => self.ga4_event(i, ev, s, received_ms, body),

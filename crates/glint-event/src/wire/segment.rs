@@ -151,14 +151,13 @@ impl Decoder {
             Some(o) => properties_from(o, "properties")?,
             None => Default::default(),
         };
-        if matches!(kind, EventKind::Page | EventKind::Screen) {
-            if let Some(name) = msg.get("name").and_then(Value::as_str) {
+        if matches!(kind, EventKind::Page | EventKind::Screen)
+            && let Some(name) = msg.get("name").and_then(Value::as_str) {
                 let mut extra: Map<String, Value> =
                     properties.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
                 extra.insert("name".into(), Value::String(clip(name, 256)));
                 properties.extra = serde_json::to_string(&extra).ok();
             }
-        }
 
         let ctx_obj = match msg.get("context") {
             None | Some(Value::Null) => defaults.context.as_ref(),
@@ -166,13 +165,12 @@ impl Decoder {
             Some(_) => return Err(FieldError::new("context", "must be an object")),
         };
         let mut context = self.context(ctx_obj);
-        if context.page_url.is_none() {
-            if let Some(p) = properties_obj {
+        if context.page_url.is_none()
+            && let Some(p) = properties_obj {
                 context.page_url = str_at(p, "url");
                 context.referrer = context.referrer.take().or_else(|| str_at(p, "referrer"));
                 self.finish_context(&mut context);
             }
-        }
 
         let traits_obj = match (msg.get("traits"), ctx_obj.and_then(|c| c.get("traits"))) {
             (Some(Value::Object(o)), _) => Some((o, "traits")),

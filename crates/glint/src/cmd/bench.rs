@@ -1,12 +1,476 @@
-//! `glint bench`: measurements against peers, printed for BENCHMARKS.md.
+//! `glint bench`: measurements against peers on the same data in one run, printed as
+//! Markdown rows for BENCHMARKS.md. Medians over runs; the machine is shared and noisy.
+//!
+//! - `import`: `glint import` of simulated history as REES46 CSV and as Segment JSONL.
+//! - `ingest`: HTTP ingestion, batches of 100 from concurrent clients, fsync'd, beside two
+//!   ceilings on the same requests: nginx answering `return 200` (no parsing, no disk — a
+//!   knowingly uneven match-up that bounds what HTTP alone costs here) and plain JSON parsing
+//!   of the same bodies (no HTTP, no disk).
+//! - `storage`: bytes per event in sealed segments of simulated traffic.
 
-use std::process::ExitCode;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use glint_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+use crate::client::{Poster, wait_healthy};
+use crate::output::thousands;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+    /// Working directory for generated data (default: a fresh temporary directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// Runs per measurement (the median is reported).
+    #[arg(long, global = true, default_value_t = 5)]
+    pub runs: usize,
+}
 
-pub fn run(_args: Args) -> Result<ExitCode> {
-    anyhow::bail!("benchmarks are not wired yet")
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Import speed for CSV (REES46 layout) and Segment JSONL.
+    Import {
+        /// Events in each generated file.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+    },
+    /// HTTP ingestion throughput and acknowledgement latency, beside nginx and plain JSON parsing.
+    Ingest {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Messages per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Events posted per run.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
+    /// Bytes per event in sealed segments of simulated traffic.
+    Storage {
+        /// Shoppers to simulate (7 days).
+        #[arg(long, default_value_t = 50_000)]
+        users: u64,
+    },
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let tmp;
+    let work = match &args.work {
+        Some(w) => {
+            std::fs::create_dir_all(w)?;
+            w.clone()
+        }
+        None => {
+            tmp = tempdir_in_target()?;
+            tmp.clone()
+        }
+    };
+    let runs = args.runs.max(1);
+    println!("machine: {}; {}", machine(), jiff_now());
+    match args.what {
+        What::Import { events } => bench_import(&work, events, runs)?,
+        What::Ingest { clients, batch, events } => bench_ingest(&work, clients, batch, events, runs)?,
+        What::Storage { users } => bench_storage(&work, users)?,
+    }
+    if args.work.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempdir_in_target() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("glint-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn jiff_now() -> String {
+    glint_event::time::format_rfc3339_s(super::now_ms())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("locating the glint binary")
+}
+
+/// Write `events` simulated events as a REES46-layout CSV and as Segment JSONL.
+fn generate_history(work: &Path, events: u64) -> Result<(PathBuf, PathBuf, u64, u64)> {
+    let csv = work.join("history.rees46.csv");
+    let jsonl = work.join("history.segment.jsonl");
+    if csv.exists() && jsonl.exists() {
+        let count = |p: &Path| -> Result<u64> {
+            let f = std::fs::File::open(p)?;
+            let mut n = 0u64;
+            let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+            let mut buf = Vec::new();
+            while std::io::BufRead::read_until(&mut r, b'\n', &mut buf)? > 0 {
+                n += 1;
+                buf.clear();
+            }
+            Ok(n)
+        };
+        let (c, j) = (count(&csv)?.saturating_sub(1), count(&jsonl)?);
+        if c >= events && j >= events {
+            eprintln!("reusing {} and {}", csv.display(), jsonl.display());
+            return Ok((csv, jsonl, c, j));
+        }
+    }
+    eprintln!("generating {} simulated events as CSV and JSONL in {} …", thousands(events), work.display());
+    // ~6.8 messages per shopper-day; 7 days.
+    let users = (events / 40).max(100);
+    let mut csv_w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&csv)?);
+    writeln!(csv_w, "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session")?;
+    let mut n_csv = 0u64;
+    // Product events are about half of all messages: simulate enough shoppers for the CSV.
+    'outer: for m in Simulator::new(SimConfig::new(users * 5 / 2, 7, 1)) {
+        let event = m.get("event").and_then(Value::as_str).unwrap_or("");
+        let kind = match event {
+            "Product Viewed" => "view",
+            "Product Added" => "cart",
+            "Product Removed" => "remove_from_cart",
+            "Order Completed" => "purchase",
+            _ => continue,
+        };
+        let ts = m["timestamp"].as_str().unwrap_or("").replace('T', " ");
+        let ts = ts.get(..19).unwrap_or(&ts).to_string();
+        let user = m.get("userId").or(m.get("anonymousId")).and_then(Value::as_str).unwrap_or("").to_string();
+        // REES46 logs a purchase as one row per product, like its views and carts.
+        let items: Vec<&Value> = match m["properties"].get("products").and_then(Value::as_array) {
+            Some(products) if kind == "purchase" => products.iter().collect(),
+            _ => vec![&m["properties"]],
+        };
+        for p in items {
+            if n_csv >= events {
+                break 'outer;
+            }
+            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").replace(',', " ");
+            let price = p.get("price").and_then(Value::as_f64).unwrap_or(0.0);
+            writeln!(csv_w, "{ts} UTC,{kind},{},0,{},{},{price},{user},", s("product_id"), s("category"), s("brand"))?;
+            n_csv += 1;
+        }
+    }
+    csv_w.flush()?;
+    let mut json_w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&jsonl)?);
+    let mut n_json = 0u64;
+    for m in Simulator::new(SimConfig::new(users, 7, 2)) {
+        if n_json >= events {
+            break;
+        }
+        serde_json::to_writer(&mut json_w, &m)?;
+        json_w.write_all(b"\n")?;
+        n_json += 1;
+    }
+    json_w.flush()?;
+    if n_csv < events {
+        eprintln!("note: the simulation gave {} product events for the CSV (asked {})", thousands(n_csv), thousands(events));
+    }
+    Ok((csv, jsonl, n_csv, n_json))
+}
+
+fn bench_import(work: &Path, events: u64, runs: usize) -> Result<()> {
+    let (csv, jsonl, n_csv, n_json) = generate_history(work, events)?;
+    println!("| format | events | runs | median s | median events/s | min s | max s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (format, file, n) in [("rees46", &csv, n_csv), ("segment-jsonl", &jsonl, n_json)] {
+        let mut secs = Vec::new();
+        for run in 0..runs {
+            let data = work.join(format!("import-{format}-{run}"));
+            let _ = std::fs::remove_dir_all(&data);
+            let started = Instant::now();
+            let out = Command::new(exe()?)
+                .args(["import", "--data"])
+                .arg(&data)
+                .args(["--format", format, "--json"])
+                .arg(file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .output()?;
+            let s = started.elapsed().as_secs_f64();
+            if !out.status.success() {
+                bail!("glint import failed for {format}");
+            }
+            let v: Value = serde_json::from_slice(&out.stdout)?;
+            if v["stored"].as_u64() != Some(n) {
+                bail!("{format}: stored {} of {n}", v["stored"]);
+            }
+            eprintln!("  {format} run {run}: {s:.2}s ({:.0} events/s)", n as f64 / s);
+            secs.push(s);
+            let _ = std::fs::remove_dir_all(&data);
+        }
+        let (min, max) = (secs.iter().copied().fold(f64::MAX, f64::min), secs.iter().copied().fold(0.0, f64::max));
+        let med = median(secs);
+        println!("| {format} | {} | {runs} | {med:.2} | {} | {min:.2} | {max:.2} |", thousands(n), thousands((n as f64 / med) as u64));
+    }
+    Ok(())
+}
+
+/// Request bodies: Segment batches of simulated traffic, message ids unique per run.
+fn bodies(events: u64, batch: usize, run: usize) -> Vec<Bytes> {
+    let users = (events / 40).max(100);
+    let mut out = Vec::with_capacity((events as usize).div_ceil(batch));
+    let mut buf = Vec::with_capacity(batch);
+    for (i, mut m) in Simulator::new(SimConfig::new(users, 7, 7)).take(events as usize).enumerate() {
+        m["messageId"] = Value::String(format!("bench-{run}-{i}"));
+        buf.push(m);
+        if buf.len() == batch {
+            out.push(Bytes::from(serde_json::to_vec(&serde_json::json!({"batch": buf})).unwrap_or_default()));
+            buf = Vec::with_capacity(batch);
+        }
+    }
+    if !buf.is_empty() {
+        out.push(Bytes::from(serde_json::to_vec(&serde_json::json!({"batch": buf})).unwrap_or_default()));
+    }
+    out
+}
+
+struct Load {
+    secs: f64,
+    events: u64,
+    latencies_us: Vec<u64>,
+    failures: u64,
+}
+
+/// Post every body once with `clients` concurrent connections; measure.
+async fn load(url: &str, key: &str, bodies: Arc<Vec<Bytes>>, clients: usize, batch: usize) -> Result<Load> {
+    let poster = Poster::new(url, key);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (poster, next, bodies) = (poster.clone(), next.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failures = 0u64;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let p = poster.post("/v1/batch", body.clone()).await?;
+                if p.status != 200 {
+                    failures += 1;
+                }
+                lat.push(p.latency.as_micros() as u64);
+            }
+            Ok::<_, anyhow::Error>((lat, failures))
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut failures = 0;
+    for t in tasks {
+        let (l, f) = t.await??;
+        latencies_us.extend(l);
+        failures += f;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Ok(Load { secs, events: bodies.len() as u64 * batch as u64, latencies_us, failures })
+}
+
+fn start_server(data: &Path, key: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(exe()?)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0", "--write-key", key])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).context("server did not print its URL")?.to_string();
+    Ok((child, url))
+}
+
+fn start_nginx(work: &Path) -> Result<Option<(Child, String)>> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists());
+    let Some(nginx) = nginx else {
+        eprintln!("nginx not installed (scripts/setup-test-deps installs it): skipping the nginx ceiling");
+        return Ok(None);
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let prefix = work.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off; worker_processes 2; error_log {p}/logs/error.log; pid {p}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_max_body_size 2m; client_body_buffer_size 1m; client_body_temp_path {p}/body;\n\
+               server {{ listen 127.0.0.1:{port}; location / {{ return 200 '{{\"success\":true}}'; }} }} }}\n",
+            p = prefix.display()
+        ),
+    )?;
+    let child = Command::new(nginx).arg("-p").arg(&prefix).arg("-c").arg(&conf).stderr(Stdio::null()).spawn()?;
+    Ok(Some((child, format!("http://127.0.0.1:{port}"))))
+}
+
+fn scrape_fsync(metrics: &str) -> (f64, f64, f64) {
+    // Prometheus histogram buckets → approximate p50/p99 (upper bucket bounds), plus count.
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let mut count = 0.0;
+    for l in metrics.lines() {
+        if let Some(rest) = l.strip_prefix("glint_fsync_seconds_bucket{le=\"") {
+            let (le, v) = rest.split_once("\"} ").unwrap_or(("", "0"));
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(0.0) };
+            buckets.push((le, v.trim().parse().unwrap_or(0.0)));
+        } else if let Some(v) = l.strip_prefix("glint_fsync_seconds_count ") {
+            count = v.trim().parse().unwrap_or(0.0);
+        }
+    }
+    let q = |p: f64| buckets.iter().find(|(_, c)| *c >= p * count).map_or(f64::NAN, |(le, _)| *le * 1000.0);
+    (q(0.5), q(0.99), count)
+}
+
+fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: usize) -> Result<()> {
+    let key = "bench-key";
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    println!("| target | runs | median events/s | median req/s | ack p50 ms | ack p99 ms | fsync p50 ms | fsync p99 ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let (mut rates, mut p50s, mut p99s, mut fs50, mut fs99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut all_bodies = Vec::new();
+    for run in 0..runs {
+        let b = Arc::new(bodies(events, batch, run));
+        let data = work.join(format!("ingest-{run}"));
+        let _ = std::fs::remove_dir_all(&data);
+        let (mut child, url) = start_server(&data, key)?;
+        let r = rt.block_on(async {
+            wait_healthy(&Poster::new(&url, key), Duration::from_secs(10)).await?;
+            let l = load(&url, key, b.clone(), clients, batch).await?;
+            let (_, m) = Poster::new(&url, key).get("/metrics").await?;
+            Ok::<_, anyhow::Error>((l, String::from_utf8_lossy(&m).into_owned()))
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let (l, metrics) = r?;
+        if l.failures > 0 {
+            bail!("{} requests failed in run {run}", l.failures);
+        }
+        let (f50, f99, n_fsync) = scrape_fsync(&metrics);
+        eprintln!(
+            "  glint run {run}: {:.0} events/s, ack p50 {:.1} ms p99 {:.1} ms, {} fsyncs (p50 ≤{f50} ms, p99 ≤{f99} ms)",
+            l.events as f64 / l.secs,
+            percentile(&l.latencies_us, 0.5) as f64 / 1000.0,
+            percentile(&l.latencies_us, 0.99) as f64 / 1000.0,
+            n_fsync
+        );
+        rates.push(l.events as f64 / l.secs);
+        p50s.push(percentile(&l.latencies_us, 0.5) as f64 / 1000.0);
+        p99s.push(percentile(&l.latencies_us, 0.99) as f64 / 1000.0);
+        fs50.push(f50);
+        fs99.push(f99);
+        let _ = std::fs::remove_dir_all(&data);
+        all_bodies = Arc::try_unwrap(b).unwrap_or_else(|a| (*a).clone());
+    }
+    let glint_rate = median(rates.clone());
+    println!(
+        "| glint serve (fsync'd) | {runs} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} |",
+        thousands(glint_rate as u64),
+        thousands((glint_rate / batch as f64) as u64),
+        median(p50s),
+        median(p99s),
+        median(fs50),
+        median(fs99)
+    );
+    let bodies = Arc::new(all_bodies);
+    if let Some((mut child, url)) = start_nginx(work)? {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut rates = Vec::new();
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let l = rt.block_on(load(&url, key, bodies.clone(), clients, batch))?;
+            eprintln!("  nginx run {run}: {:.0} events/s", l.events as f64 / l.secs);
+            rates.push(l.events as f64 / l.secs);
+            p50s.push(percentile(&l.latencies_us, 0.5) as f64 / 1000.0);
+            p99s.push(percentile(&l.latencies_us, 0.99) as f64 / 1000.0);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let r = median(rates);
+        println!(
+            "| nginx `return 200` (ceiling: no parsing, no disk) | {runs} | {} | {} | {:.1} | {:.1} | – | – |",
+            thousands(r as u64),
+            thousands((r / batch as f64) as u64),
+            median(p50s),
+            median(p99s)
+        );
+        println!("\nglint / nginx: {:.2}", glint_rate / r);
+    }
+    // Plain JSON parsing of the same bodies on every core: the decode ceiling.
+    let mut rates = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let bodies = &bodies;
+                s.spawn(move || {
+                    for b in bodies.iter().skip(t).step_by(threads) {
+                        let v: Value = serde_json::from_slice(b).unwrap_or(Value::Null);
+                        std::hint::black_box(v);
+                    }
+                });
+            }
+        });
+        rates.push((bodies.len() * batch) as f64 / started.elapsed().as_secs_f64());
+    }
+    let r = median(rates);
+    println!("| serde_json parse to Value, all cores (ceiling: no HTTP, no disk) | {runs} | {} | {} | – | – | – | – |", thousands(r as u64), thousands((r / batch as f64) as u64));
+    println!("glint / JSON parse: {:.2}", glint_rate / r);
+    Ok(())
+}
+
+fn bench_storage(work: &Path, users: u64) -> Result<()> {
+    let data = work.join("storage");
+    let _ = std::fs::remove_dir_all(&data);
+    let out = Command::new(exe()?).args(["simulate", "--users", &users.to_string(), "--days", "7", "--data"]).arg(&data).output()?;
+    if !out.status.success() {
+        bail!("simulate failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let log = glint_log::Log::open_read_only(&data)?;
+    let s = log.summary();
+    println!("| shoppers | events | sealed events | sealed bytes | bytes/event (sealed) | active bytes |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {} | {:.1} | {} |",
+        thousands(users),
+        thousands(s.events),
+        thousands(s.sealed_events),
+        thousands(s.sealed_bytes),
+        s.sealed_bytes as f64 / s.sealed_events.max(1) as f64,
+        thousands(s.active_bytes)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
 }

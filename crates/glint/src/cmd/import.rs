@@ -93,37 +93,49 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = bytes_bar(len, "importing");
         let reader = Counting { inner: file, bar: bar.clone() };
-        let mut importer = Importer::new(format, &decoder, &map, super::now_ms());
-        let mut batch = Vec::with_capacity(APPEND_BATCH);
-        let mut append_err = None;
-        let result = importer
-            .run(reader, |r| {
-                match r {
-                    Ok(e) => {
-                        totals.rows += 1;
-                        batch.push(e);
-                        if batch.len() >= APPEND_BATCH {
-                            if let Err(e) = flush(&mut log, &mut batch, &mut totals) {
-                                append_err = Some(e);
-                                return Err(None);
+        // Two stages on two threads: parsing rows into events, and appending them to the log
+        // (encode, de-duplicate, seal). A bounded channel keeps memory flat.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<glint_event::Event>>(4);
+        let strict = args.strict;
+        let result = std::thread::scope(|scope| -> Result<Result<(), Option<RowError>>> {
+            let decoder = &decoder;
+            let map = &map;
+            let name_ref = &name;
+            let producer = scope.spawn(move || {
+                let mut importer = Importer::new(format, decoder, map, super::now_ms());
+                let mut batch = Vec::with_capacity(APPEND_BATCH);
+                let mut rejected = Vec::new();
+                let r = importer.run(reader, |r| {
+                    match r {
+                        Ok(e) => {
+                            batch.push(e);
+                            if batch.len() >= APPEND_BATCH {
+                                let full = std::mem::replace(&mut batch, Vec::with_capacity(APPEND_BATCH));
+                                if tx.send(full).is_err() {
+                                    return Err(None);
+                                }
                             }
                         }
+                        Err(row) if strict => return Err(Some(row)),
+                        Err(row) => rejected.push((name_ref.clone(), row)),
                     }
-                    Err(row) => {
-                        if args.strict {
-                            return Err(Some(row));
-                        }
-                        totals.rejected.push((name.clone(), row));
-                    }
+                    Ok(())
+                });
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
-                Ok(())
-            })
-            .with_context(|| format!("importing {name}"))?;
+                (r, rejected)
+            });
+            for batch in rx {
+                totals.rows += batch.len() as u64;
+                let mut batch = batch;
+                flush(&mut log, &mut batch, &mut totals).with_context(|| format!("storing events from {name}"))?;
+            }
+            let (r, rejected) = producer.join().map_err(|_| anyhow!("the import reader thread panicked"))?;
+            totals.rejected.extend(rejected);
+            r.with_context(|| format!("importing {name}"))
+        })?;
         bar.finish_and_clear();
-        if let Some(e) = append_err {
-            return Err(e).with_context(|| format!("storing events from {name}"));
-        }
-        flush(&mut log, &mut batch, &mut totals).with_context(|| format!("storing events from {name}"))?;
         if let Err(Some(row)) = result {
             stopped = Some((name.clone(), row));
             break;
