@@ -99,6 +99,16 @@ impl<'a> Cursor<'a> {
 }
 
 impl Encoder {
+    /// The table as a decoder needs it (strings by id), frozen: what sealing decodes against,
+    /// so it need not rebuild the table with a pass over every record.
+    pub(crate) fn into_decoder(self) -> Decoder {
+        let mut table = vec![String::new(); self.table.len()];
+        for (s, id) in self.table {
+            table[id as usize] = s;
+        }
+        Decoder { table, frozen: true }
+    }
+
     fn string(&mut self, out: &mut Vec<u8>, s: Option<&str>) {
         let Some(s) = s else {
             out.push(0);
@@ -208,6 +218,11 @@ impl Decoder {
     /// be decoded out of order (a tag-2 literal is read without being interned again).
     pub(crate) fn freeze(&mut self) {
         self.frozen = true;
+    }
+
+    /// Whether two decoders hold the same table (a debug check of `Encoder::into_decoder`).
+    pub(crate) fn same_table(&self, other: &Decoder) -> bool {
+        self.table == other.table
     }
 
     fn string(&mut self, c: &mut Cursor<'_>) -> Result<Option<String>, DecodeError> {

@@ -393,12 +393,12 @@ impl Log {
             }
             let before = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
             let (seg, records, tail) = ActiveSegment::recover(&path, id, writable)?;
-            for r in &records {
+            for r in &records.list {
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
             let mut dec = codec::Decoder::default();
-            for r in &records {
-                let (_, e) = dec.decode(&r.payload).map_err(|d| Error::Corrupt { path: path.clone(), offset: 0, why: d.0.into() })?;
+            for payload in records.payloads() {
+                let (_, e) = dec.decode(payload).map_err(|d| Error::Corrupt { path: path.clone(), offset: 0, why: d.0.into() })?;
                 self.ids.insert(id_hash(&e.message_id));
             }
             match seg {
@@ -413,7 +413,7 @@ impl Log {
                         self.active = newer;
                     }
                 }
-                None if !writable => self.readonly_active.push((id, records)),
+                None if !writable => self.readonly_active.push((id, records.list)),
                 None => {}
             }
         }
@@ -551,7 +551,7 @@ impl Log {
             self.install_oldest()?;
         }
         let (id, path, meta) = (active.meta.id, active.path.clone(), active.meta.clone());
-        drop(active);
+        let table = active.retire();
         let seg_dir = self.seg_dir.clone();
         let thread_path = path.clone();
         let handle = std::thread::Builder::new()
@@ -559,7 +559,7 @@ impl Log {
             .spawn(move || {
                 let (_, records, _) = ActiveSegment::recover(&thread_path, id, false)?;
                 assert!(!records.is_empty(), "only segments with records are sealed");
-                segment::seal_records(&seg_dir, id, &thread_path, &records)
+                segment::seal_records(&seg_dir, id, &thread_path, &records, Some(table))
             })
             .map_err(|e| Error::io(&path, e))?;
         self.sealing.push(Sealing { meta, path, handle });
@@ -798,8 +798,8 @@ fn read_active_events(path: &Path, id: u64) -> Result<Vec<(u64, Event)>, Error> 
     let (_, records, _) = ActiveSegment::recover(path, id, false)?;
     let mut dec = codec::Decoder::default();
     records
-        .iter()
-        .map(|r| dec.decode(&r.payload).map_err(|d| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.into() }))
+        .payloads()
+        .map(|payload| dec.decode(payload).map_err(|d| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.into() }))
         .collect()
 }
 

@@ -122,12 +122,36 @@ impl SegmentMeta {
     }
 }
 
-/// One record read back: its sequence number, event time and raw payload.
-#[derive(Clone, Debug)]
+/// One record read back: its sequence number, event time, and where its payload lies in the
+/// segment's bytes.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct RawRecord {
     pub(crate) seq: u64,
     pub(crate) time: i64,
-    pub(crate) payload: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+/// An active segment's bytes and its records, which point into them (no copy per record).
+#[derive(Debug, Default)]
+pub(crate) struct RawRecords {
+    bytes: Vec<u8>,
+    pub(crate) list: Vec<RawRecord>,
+}
+
+impl RawRecords {
+    pub(crate) fn payload(&self, r: &RawRecord) -> &[u8] {
+        &self.bytes[r.start..r.start + r.len]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Every record's payload, in file order.
+    pub(crate) fn payloads(&self) -> impl Iterator<Item = &[u8]> {
+        self.list.iter().map(|r| self.payload(r))
+    }
 }
 
 /// How an active segment's tail looked on open (the recovery decision table's rows).
@@ -162,7 +186,7 @@ impl ActiveSegment {
 
     /// Open an existing active segment, apply the recovery table, and return it with its
     /// records (the caller rebuilds indexes from them) and the verdict on its tail.
-    pub(crate) fn recover(path: &Path, id: u64, truncate: bool) -> Result<(Option<ActiveSegment>, Vec<RawRecord>, Tail), Error> {
+    pub(crate) fn recover(path: &Path, id: u64, truncate: bool) -> Result<(Option<ActiveSegment>, RawRecords, Tail), Error> {
         let mut bytes = Vec::new();
         File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| Error::io(path, e))?;
         if bytes.len() < ACTIVE_HEADER_LEN as usize {
@@ -170,24 +194,25 @@ impl ActiveSegment {
             if truncate {
                 fs::remove_file(path).map_err(|e| Error::io(path, e))?;
             }
-            return Ok((None, Vec::new(), Tail::TornShort));
+            return Ok((None, RawRecords::default(), Tail::TornShort));
         }
         check_header(path, &bytes, KIND_ACTIVE, id)?;
-        let (records, good_len, tail) = scan_frames(path, &bytes)?;
-        let mut meta = SegmentMeta::empty(id);
+        let (list, good_len, tail) = scan_frames(path, &bytes)?;
+        let records = RawRecords { bytes, list };
+        if !truncate {
+            return Ok((None, records, tail));
+        }
         // Re-prime the encoder's string table by decoding every record in order.
+        let mut meta = SegmentMeta::empty(id);
         let mut dec = codec::Decoder::default();
         let mut enc = codec::Encoder::default();
         let mut scratch = Vec::new();
-        for r in &records {
-            let (seq, e) = dec.decode(&r.payload).map_err(|d| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.to_string() })?;
+        for r in &records.list {
+            let (seq, e) = dec.decode(records.payload(r)).map_err(|d| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.to_string() })?;
             assert_eq!(seq, r.seq, "peeked and decoded sequence numbers agree");
             meta.add(e.time_ms);
             scratch.clear();
             enc.encode(seq, &e, &mut scratch);
-        }
-        if !truncate {
-            return Ok((None, records, tail));
         }
         let file = OpenOptions::new().read(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
         if tail != Tail::Clean {
@@ -222,6 +247,11 @@ impl ActiveSegment {
 
     pub(crate) fn sync(&self) -> Result<(), Error> {
         self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Retire the segment: close it and hand over its string table for sealing.
+    pub(crate) fn retire(self) -> codec::Decoder {
+        self.encoder.into_decoder()
     }
 }
 
@@ -291,7 +321,7 @@ fn scan_frames(path: &Path, b: &[u8]) -> Result<(Vec<RawRecord>, u64, Tail), Err
                 return Err(corrupt("sequence numbers go backwards"));
             }
         last_seq = Some(seq);
-        records.push(RawRecord { seq, time, payload: payload.to_vec() });
+        records.push(RawRecord { seq, time, start: at + FRAME_HEADER_LEN, len });
         at += FRAME_HEADER_LEN + len;
     };
     assert!(tail == Tail::Clean || at < b.len(), "a torn tail leaves bytes to cut");
@@ -338,20 +368,39 @@ pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -
 /// file order only to build the string table; the (time, seq) keys are sorted; pass two decodes
 /// one chunk at a time, in sorted order, against the frozen table. Memory: the table and one
 /// chunk, not the segment.
-pub(crate) fn seal_records(dir: &Path, id: u64, path: &Path, records: &[RawRecord]) -> Result<SealedSegment, Error> {
+///
+/// `table` is the writer's own string table when it has one (it saves pass one).
+pub(crate) fn seal_records(
+    dir: &Path,
+    id: u64,
+    path: &Path,
+    records: &RawRecords,
+    table: Option<codec::Decoder>,
+) -> Result<SealedSegment, Error> {
     assert!(!records.is_empty(), "never seal an empty segment");
     let corrupt = |d: codec::DecodeError| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.to_string() };
-    let mut dec = codec::Decoder::default();
-    for r in records {
-        dec.decode(&r.payload).map_err(corrupt)?;
-    }
-    dec.freeze();
-    let mut order: Vec<(i64, u64, usize)> = records.iter().enumerate().map(|(i, r)| (r.time, r.seq, i)).collect();
+    let rebuild = || -> Result<codec::Decoder, Error> {
+        let mut dec = codec::Decoder::default();
+        for payload in records.payloads() {
+            dec.decode(payload).map_err(corrupt)?;
+        }
+        dec.freeze();
+        Ok(dec)
+    };
+    let dec = match table {
+        Some(t) => {
+            debug_assert!(rebuild().is_ok_and(|r| r.same_table(&t)), "the writer's table is the file's table");
+            t
+        }
+        None => rebuild()?,
+    };
+    let mut order: Vec<(i64, u64, usize)> = records.list.iter().enumerate().map(|(i, r)| (r.time, r.seq, i)).collect();
     order.sort_unstable();
+    let mut dec = dec;
     let chunks = order.chunks(CHUNK_RECORDS_MAX).map(|keys| {
         keys.iter()
             .map(|&(time, seq, i)| {
-                let (s, e) = dec.decode(&records[i].payload).map_err(corrupt)?;
+                let (s, e) = dec.decode(records.payload(&records.list[i])).map_err(corrupt)?;
                 assert_eq!((s, e.time_ms), (seq, time), "a frozen-table decode agrees with the peeked key");
                 Ok((s, e))
             })

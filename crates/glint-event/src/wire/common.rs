@@ -182,6 +182,13 @@ pub(crate) fn str_at(obj: &Map<String, Value>, key: &str) -> Option<String> {
 /// Anything else is a field error, because silently dropping an id loses the shopper.
 pub(crate) fn id_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, FieldError> {
     match obj.get(key) {
+        None => Ok(None),
+        Some(v) => id_value(v, path),
+    }
+}
+
+fn id_value(v: &Value, path: &str) -> Result<Option<String>, FieldError> {
+    match Some(v) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => {
@@ -198,6 +205,13 @@ pub(crate) fn id_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<O
 /// A numeric field; numeric strings are accepted (`"19.99"`), other types are errors.
 pub(crate) fn num_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, FieldError> {
     match obj.get(key) {
+        None => Ok(None),
+        Some(v) => num_value(v, path),
+    }
+}
+
+fn num_value(v: &Value, path: &str) -> Result<Option<f64>, FieldError> {
+    match Some(v) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64().filter(|f| f.is_finite())),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -212,81 +226,134 @@ pub(crate) fn num_at(obj: &Map<String, Value>, key: &str, path: &str) -> Result<
     }
 }
 
-/// Property names and their aliases across Segment, GA4 and PostHog, per typed field.
-const PRODUCT_ID: &[&str] = &["product_id", "productId", "item_id", "sku", "id"];
-const CATEGORY: &[&str] = &["category", "item_category"];
-const BRAND: &[&str] = &["brand", "item_brand"];
-const PRICE: &[&str] = &["price"];
-const QUANTITY: &[&str] = &["quantity"];
-const CART_ID: &[&str] = &["cart_id", "cartId"];
-const ORDER_ID: &[&str] = &["order_id", "orderId", "transaction_id", "checkout_id"];
-const REVENUE: &[&str] = &["revenue", "total", "value"];
-const CURRENCY: &[&str] = &["currency"];
-const RATING: &[&str] = &["rating"];
-const QUERY: &[&str] = &["query", "search_term"];
-const COUPON: &[&str] = &["coupon"];
-const POINTS: &[&str] = &["points"];
-const ITEMS: &[&str] = &["products", "items"];
-
-fn first_key<'a>(obj: &Map<String, Value>, keys: &[&'a str]) -> Option<&'a str> {
-    keys.iter().copied().find(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
+/// The typed property fields, in `Properties` order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    ProductId,
+    Category,
+    Brand,
+    Price,
+    Quantity,
+    CartId,
+    OrderId,
+    Revenue,
+    Currency,
+    Rating,
+    Query,
+    Coupon,
+    Points,
+    Items,
 }
 
-fn typed_str(obj: &Map<String, Value>, keys: &[&str], prefix: &str) -> Result<Option<String>, FieldError> {
-    match first_key(obj, keys) {
-        Some(k) => id_at(obj, k, &format!("{prefix}.{k}")),
-        None => Ok(None),
-    }
+const FIELDS: usize = 14;
+
+/// Which typed field a property name feeds, and its rank among that field's aliases across
+/// Segment, GA4 and PostHog (0 wins over 1 …): one `match` per key instead of a lookup per
+/// alias.
+fn field_of(key: &str) -> Option<(Field, u8)> {
+    use Field::*;
+    Some(match key {
+        "product_id" => (ProductId, 0),
+        "productId" => (ProductId, 1),
+        "item_id" => (ProductId, 2),
+        "sku" => (ProductId, 3),
+        "id" => (ProductId, 4),
+        "category" => (Category, 0),
+        "item_category" => (Category, 1),
+        "brand" => (Brand, 0),
+        "item_brand" => (Brand, 1),
+        "price" => (Price, 0),
+        "quantity" => (Quantity, 0),
+        "cart_id" => (CartId, 0),
+        "cartId" => (CartId, 1),
+        "order_id" => (OrderId, 0),
+        "orderId" => (OrderId, 1),
+        "transaction_id" => (OrderId, 2),
+        "checkout_id" => (OrderId, 3),
+        "revenue" => (Revenue, 0),
+        "total" => (Revenue, 1),
+        "value" => (Revenue, 2),
+        "currency" => (Currency, 0),
+        "rating" => (Rating, 0),
+        "query" => (Query, 0),
+        "search_term" => (Query, 1),
+        "coupon" => (Coupon, 0),
+        "points" => (Points, 0),
+        "products" => (Items, 0),
+        "items" => (Items, 1),
+        _ => return None,
+    })
 }
 
-fn typed_num(obj: &Map<String, Value>, keys: &[&str], prefix: &str) -> Result<Option<f64>, FieldError> {
-    match first_key(obj, keys) {
-        Some(k) => num_at(obj, k, &format!("{prefix}.{k}")),
-        None => Ok(None),
+/// For each typed field, the best-ranked non-null property feeding it.
+fn pick_fields(obj: &Map<String, Value>) -> [Option<(u8, &str, &Value)>; FIELDS] {
+    let mut picked: [Option<(u8, &str, &Value)>; FIELDS] = [None; FIELDS];
+    for (k, v) in obj {
+        if v.is_null() {
+            continue;
+        }
+        if let Some((f, rank)) = field_of(k) {
+            let slot = &mut picked[f as usize];
+            if slot.is_none_or(|(r, _, _)| rank < r) {
+                *slot = Some((rank, k.as_str(), v));
+            }
+        }
     }
+    picked
+}
+
+fn one_str(v: Option<(u8, &str, &Value)>, prefix: &str) -> Result<Option<String>, FieldError> {
+    let Some((_, key, value)) = v else { return Ok(None) };
+    id_value(value, &format!("{prefix}.{key}"))
+}
+
+fn one_num(v: Option<(u8, &str, &Value)>, prefix: &str) -> Result<Option<f64>, FieldError> {
+    let Some((_, key, value)) = v else { return Ok(None) };
+    num_value(value, &format!("{prefix}.{key}"))
 }
 
 /// Typed properties from a property object; the rest is kept as compact JSON in `extra`.
 /// `prefix` is the path used in errors (`properties`, `events[2].params`).
 pub(crate) fn properties_from(obj: &Map<String, Value>, prefix: &str) -> Result<Properties, FieldError> {
+    use Field::*;
+    let f = pick_fields(obj);
+    let at = |x: Field| f[x as usize];
     let mut p = Properties {
-        product_id: typed_str(obj, PRODUCT_ID, prefix)?,
-        category: typed_str(obj, CATEGORY, prefix)?,
-        brand: typed_str(obj, BRAND, prefix)?,
-        price: typed_num(obj, PRICE, prefix)?,
-        quantity: typed_num(obj, QUANTITY, prefix)?,
-        cart_id: typed_str(obj, CART_ID, prefix)?,
-        order_id: typed_str(obj, ORDER_ID, prefix)?,
-        revenue: typed_num(obj, REVENUE, prefix)?,
-        currency: typed_str(obj, CURRENCY, prefix)?,
-        rating: typed_num(obj, RATING, prefix)?,
-        query: typed_str(obj, QUERY, prefix)?,
-        coupon: typed_str(obj, COUPON, prefix)?,
-        points: typed_num(obj, POINTS, prefix)?,
+        product_id: one_str(at(ProductId), prefix)?,
+        category: one_str(at(Category), prefix)?,
+        brand: one_str(at(Brand), prefix)?,
+        price: one_num(at(Price), prefix)?,
+        quantity: one_num(at(Quantity), prefix)?,
+        cart_id: one_str(at(CartId), prefix)?,
+        order_id: one_str(at(OrderId), prefix)?,
+        revenue: one_num(at(Revenue), prefix)?,
+        currency: one_str(at(Currency), prefix)?,
+        rating: one_num(at(Rating), prefix)?,
+        query: one_str(at(Query), prefix)?,
+        coupon: one_str(at(Coupon), prefix)?,
+        points: one_num(at(Points), prefix)?,
         items: Vec::new(),
         extra: None,
     };
-    if let Some(k) = first_key(obj, ITEMS) {
+    if let Some((_, k, v)) = at(Items) {
         let path = format!("{prefix}.{k}");
-        let Some(arr) = obj.get(k).and_then(Value::as_array) else {
+        let Some(arr) = v.as_array() else {
             return Err(FieldError::new(path, "must be an array of objects"));
         };
         for (i, it) in arr.iter().take(ITEMS_PER_EVENT_MAX).enumerate() {
             let ipath = format!("{path}[{i}]");
             let Some(o) = it.as_object() else { return Err(FieldError::new(ipath, "must be an object")) };
+            let g = pick_fields(o);
             p.items.push(Item {
-                product_id: typed_str(o, PRODUCT_ID, &ipath)?,
-                category: typed_str(o, CATEGORY, &ipath)?,
-                brand: typed_str(o, BRAND, &ipath)?,
-                price: typed_num(o, PRICE, &ipath)?,
-                quantity: typed_num(o, QUANTITY, &ipath)?,
+                product_id: one_str(g[ProductId as usize], &ipath)?,
+                category: one_str(g[Category as usize], &ipath)?,
+                brand: one_str(g[Brand as usize], &ipath)?,
+                price: one_num(g[Price as usize], &ipath)?,
+                quantity: one_num(g[Quantity as usize], &ipath)?,
             });
         }
     }
-    let consumed: Vec<&str> = [PRODUCT_ID, CATEGORY, BRAND, PRICE, QUANTITY, CART_ID, ORDER_ID, REVENUE, CURRENCY, RATING, QUERY, COUPON, POINTS, ITEMS]
-        .iter()
-        .filter_map(|keys| first_key(obj, keys))
-        .collect();
+    let consumed: Vec<&str> = f.iter().flatten().map(|(_, k, _)| *k).collect();
     if obj.len() > consumed.len() {
         p.extra = serde_json::to_string(&Remaining { obj, skip: &consumed }).ok();
     }

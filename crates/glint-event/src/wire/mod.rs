@@ -9,6 +9,7 @@ mod common;
 pub mod ga4;
 pub mod posthog;
 pub mod segment;
+mod slim;
 
 use std::fmt;
 

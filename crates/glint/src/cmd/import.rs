@@ -96,12 +96,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // Two stages on two threads: parsing rows into events, and appending them to the log
         // (encode, de-duplicate, seal). A bounded channel keeps memory flat.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<glint_event::Event>>(4);
+        // Emptied batches go back to the parser: a batch is megabytes, and allocating a fresh one
+        // each time costs page faults for memory the allocator just returned to the kernel.
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<glint_event::Event>>();
         let strict = args.strict;
         let result = std::thread::scope(|scope| -> Result<Result<(), Option<RowError>>> {
             let decoder = &decoder;
             let map = &map;
             let name_ref = &name;
-            let producer = scope.spawn(move || {
+            let producer = std::thread::Builder::new().name("glint-parse".into()).spawn_scoped(scope, move || {
                 let mut importer = Importer::new(format, decoder, map, super::now_ms());
                 let mut batch = Vec::with_capacity(APPEND_BATCH);
                 let mut rejected = Vec::new();
@@ -110,7 +113,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         Ok(e) => {
                             batch.push(e);
                             if batch.len() >= APPEND_BATCH {
-                                let full = std::mem::replace(&mut batch, Vec::with_capacity(APPEND_BATCH));
+                                let empty = recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(APPEND_BATCH));
+                                let full = std::mem::replace(&mut batch, empty);
                                 if tx.send(full).is_err() {
                                     return Err(None);
                                 }
@@ -125,11 +129,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     let _ = tx.send(batch);
                 }
                 (r, rejected)
-            });
+            })?;
             for batch in rx {
                 totals.rows += batch.len() as u64;
                 let mut batch = batch;
                 flush(&mut log, &mut batch, &mut totals).with_context(|| format!("storing events from {name}"))?;
+                let _ = recycle_tx.send(batch);
             }
             let (r, rejected) = producer.join().map_err(|_| anyhow!("the import reader thread panicked"))?;
             totals.rejected.extend(rejected);
