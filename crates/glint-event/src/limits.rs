@@ -54,3 +54,8 @@ const _: () = assert!(EVENT_BYTES_MAX <= REQUEST_BYTES_MAX);
 const _: () = assert!(EVENT_BYTES_MAX * 2 <= RECORD_BYTES_MAX);
 const _: () = assert!(RECORD_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
 const _: () = assert!(STRING_BYTES_MAX <= EVENT_BYTES_MAX);
+
+/// How much of an oversize request body the server reads and discards before answering 413.
+/// Clients write the whole body before reading the answer; closing on them mid-body turns a
+/// clear 413 into a broken pipe, which client libraries retry forever. Past this, it closes.
+pub const DRAIN_BYTES_MAX: usize = 16 * REQUEST_BYTES_MAX;

@@ -11,20 +11,37 @@ use crate::reply::Refusal;
 
 /// Read the body, refusing more than `wire_max` bytes on the wire.
 pub(crate) async fn read(body: Body, headers: &HeaderMap, wire_max: usize) -> Result<Vec<u8>, Refusal> {
-    if let Some(len) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
-        && len > wire_max {
-            return Err(Refusal::too_large(len, wire_max));
-        }
-    match axum::body::to_bytes(body, wire_max).await {
-        Ok(b) => Ok(b.to_vec()),
-        Err(e) => {
-            let is_limit = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit");
-            if is_limit {
-                Err(Refusal::too_large(wire_max + 1, wire_max))
-            } else {
-                Err(Refusal::bad_body("body", format!("could not read the request body: {e}")))
+    use http_body_util::BodyExt;
+    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared.filter(|len| *len > wire_max) {
+        drain(body, glint_event::limits::DRAIN_BYTES_MAX).await;
+        return Err(Refusal::too_large(len, wire_max));
+    }
+    let mut body = body;
+    let mut out = Vec::with_capacity(declared.unwrap_or(8 * 1024));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Refusal::bad_body("body", format!("could not read the request body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > wire_max {
+                let seen = out.len() + data.len();
+                drain(body, glint_event::limits::DRAIN_BYTES_MAX).await;
+                return Err(Refusal::too_large(seen, wire_max));
             }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out)
+}
+
+/// Read and discard up to `max` bytes of a body.
+async fn drain(body: Body, max: usize) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= max {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => return,
         }
     }
 }
