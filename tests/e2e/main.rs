@@ -7,6 +7,7 @@
 //! - `import`: every import format, idempotency, `--strict`, and the shared real datasets.
 //! - `erase`: erasure from disk (grep of raw files), suppression, receipts.
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
+//! - `replay`: deterministic firings; counts on the real datasets against an independent count.
 //! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
 //! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary).
 
@@ -18,6 +19,7 @@ mod clients;
 mod crash;
 mod erase;
 mod import;
+mod replay;
 mod tidy;
 mod ingest;
 mod util;

@@ -409,11 +409,22 @@ pub(crate) fn seal_records(
     write_sealed_chunks(dir, id, chunks)
 }
 
-/// Write chunks of events, each already sorted and all in order, as a sealed segment.
+/// Bytes of sealed data written between `fdatasync`s. One big flush at the end would hold the
+/// file system's journal long enough to stall the group commits of live ingestion behind it
+/// (ext4 orders them in one journal transaction); small flushes keep each stall short.
+const SEAL_SYNC_BYTES: usize = 4 << 20;
+
+/// Write chunks of events, each already sorted and all in order, as a sealed segment: chunks
+/// stream to a temporary file (synced every `SEAL_SYNC_BYTES`), then the index, the id list and
+/// finally the header at the front; then fsync, rename, fsync the directory.
 fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<Vec<(u64, Event)>, Error>>) -> Result<SealedSegment, Error> {
     let path = sealed_path(dir, id);
     let tmp = dir.join(format!("{id:016}.sealed.tmp"));
-    let mut body = Vec::new();
+    let io = |e: std::io::Error| Error::io(&tmp, e);
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(&[0u8; SEALED_HEADER_LEN]).map_err(io)?;
+    let mut offset = SEALED_HEADER_LEN as u64;
+    let mut unsynced = 0usize;
     let mut infos = Vec::new();
     let mut meta = SegmentMeta::empty(id);
     let mut ids = Vec::new();
@@ -437,19 +448,25 @@ fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<
             ids.extend_from_slice(&id_hash(&e.message_id).to_le_bytes());
             max_seq = max_seq.max(*seq);
         }
-        let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| Error::io(&tmp, e))?;
+        let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(io)?;
         infos.push(ChunkInfo {
-            offset: (SEALED_HEADER_LEN + body.len()) as u64,
+            offset,
             len: compressed.len() as u32,
             records: group.len() as u32,
             first_time: first.1.time_ms,
             last_time: last.1.time_ms,
             crc: crc32c::crc32c(&compressed),
         });
-        body.extend_from_slice(&compressed);
+        f.write_all(&compressed).map_err(io)?;
+        offset += compressed.len() as u64;
+        unsynced += compressed.len();
+        if unsynced >= SEAL_SYNC_BYTES {
+            f.sync_data().map_err(io)?;
+            unsynced = 0;
+        }
     }
     assert!(meta.records > 0, "never seal an empty segment");
-    let index_offset = (SEALED_HEADER_LEN + body.len()) as u64;
+    let index_offset = offset;
     let mut index = Vec::with_capacity(infos.len() * CHUNK_INDEX_ENTRY_LEN + 4);
     for c in &infos {
         index.extend_from_slice(&c.offset.to_le_bytes());
@@ -477,15 +494,15 @@ fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<
     let crc = crc32c::crc32c(&h[0..SEALED_HEADER_LEN - 4]);
     h[SEALED_HEADER_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
 
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    for part in [&h[..], &body, &index, &ids] {
-        f.write_all(part).map_err(|e| Error::io(&tmp, e))?;
-    }
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&index).map_err(io)?;
+    f.write_all(&ids).map_err(io)?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    f.write_all(&h).map_err(io)?;
+    f.sync_all().map_err(io)?;
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
-    meta.bytes = (SEALED_HEADER_LEN + body.len() + index.len() + ids.len()) as u64;
+    meta.bytes = index_offset + index.len() as u64 + ids.len() as u64;
     Ok(SealedSegment { path, meta, chunks: infos, max_seq })
 }
 

@@ -17,7 +17,48 @@ pub struct Config {
     pub ingest: IngestSection,
     pub log: LogSection,
     pub retention: RetentionSection,
+    pub engine: EngineSection,
+    pub consent: ConsentSection,
     pub taxonomy: TaxonomyConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    pub seed: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection { seed: glint_engine::EngineConfig::default().seed }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentSection {
+    pub default_import: Grant,
+    pub default_live_marketing: Grant,
+    pub default_live_personalization: Grant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    Granted,
+    Denied,
+}
+
+impl Default for ConsentSection {
+    fn default() -> Self {
+        let d = glint_engine::ConsentDefaults::default();
+        let g = |b: bool| if b { Grant::Granted } else { Grant::Denied };
+        ConsentSection {
+            default_import: g(d.import_granted),
+            default_live_marketing: g(d.live_marketing_granted),
+            default_live_personalization: g(d.live_personalization_granted),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +166,19 @@ impl Config {
         Ok(glint_event::Taxonomy::with_config(&self.taxonomy)?)
     }
 
+    pub fn engine_config(&self) -> Result<glint_engine::EngineConfig> {
+        let c = &self.consent;
+        Ok(glint_engine::EngineConfig {
+            seed: self.engine.seed,
+            consent: glint_engine::ConsentDefaults {
+                import_granted: c.default_import == Grant::Granted,
+                live_marketing_granted: c.default_live_marketing == Grant::Granted,
+                live_personalization_granted: c.default_live_personalization == Grant::Granted,
+            },
+            moments: glint_engine::MomentSpec::defaults(),
+        })
+    }
+
     pub fn log_options(&self) -> glint_log::LogOptions {
         glint_log::LogOptions { segment_bytes_max: self.log.segment_bytes_max }
     }
@@ -173,6 +227,10 @@ mod tests {
         assert_eq!(shipped.ingest.queue_depth, d.ingest.queue_depth);
         assert_eq!(shipped.log.segment_bytes_max, d.log.segment_bytes_max);
         assert_eq!(shipped.retention.max_age, d.retention.max_age);
+        assert_eq!(shipped.engine.seed, d.engine.seed);
+        assert_eq!(shipped.consent.default_import, d.consent.default_import);
+        assert_eq!(shipped.consent.default_live_marketing, d.consent.default_live_marketing);
+        assert_eq!(shipped.consent.default_live_personalization, d.consent.default_live_personalization);
     }
 
     #[test]

@@ -51,6 +51,12 @@ enum Command {
     Import(cmd::import::Args),
     /// Write the stored events as JSON lines or Parquet (for ClickHouse, DuckDB, Spark).
     Export(cmd::export::Args),
+    /// Run the moments over stored events in event time; write every firing and a backtest.
+    ///
+    /// Deterministic: the same events and rules give the same bytes. Built-in moments so far:
+    /// cart_wobble and browse_drift. Example:
+    ///   glint replay --data ./data --out firings.jsonl
+    Replay(cmd::replay::Args),
     /// Count events, shoppers, sessions and signals in a data directory.
     Stats(cmd::stats::Args),
     /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Import(a) => cmd::import::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),

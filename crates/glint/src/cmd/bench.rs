@@ -53,6 +53,11 @@ pub enum What {
         /// Events posted per run.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// Offer this many events per second (open loop: requests go out on schedule whether
+        /// or not earlier ones were answered, and latency counts from the scheduled time, so a
+        /// stall cannot hide). Default: as fast as the clients can (closed loop).
+        #[arg(long, value_name = "EVENTS_PER_S")]
+        rate: Option<u64>,
     },
     /// Bytes per event in sealed segments of simulated traffic.
     Storage {
@@ -78,7 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!("machine: {}; {}", machine(), jiff_now());
     match args.what {
         What::Import { events } => bench_import(&work, events, runs)?,
-        What::Ingest { clients, batch, events } => bench_ingest(&work, clients, batch, events, runs)?,
+        What::Ingest { clients, batch, events, rate } => bench_ingest(&work, clients, batch, events, runs, rate)?,
         What::Storage { users } => bench_storage(&work, users)?,
     }
     if args.work.is_none() {
@@ -259,42 +264,65 @@ struct Load {
     secs: f64,
     events: u64,
     latencies_us: Vec<u64>,
+    /// Open loop only: latencies of requests due after the first second.
+    steady_us: Vec<u64>,
     failures: u64,
 }
 
-/// Post every body once with `clients` concurrent connections; measure.
-async fn load(url: &str, key: &str, bodies: Arc<Vec<Bytes>>, clients: usize, batch: usize) -> Result<Load> {
+/// Post every body once with `clients` concurrent connections; measure. With `rate`, request
+/// `i` is due at `i / (rate / batch)` seconds and its latency counts from then.
+async fn load(url: &str, key: &str, bodies: Arc<Vec<Bytes>>, clients: usize, batch: usize, rate: Option<u64>) -> Result<Load> {
     let poster = Poster::new(url, key);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
+    let start_at = tokio::time::Instant::now();
+    let interval_s = rate.map(|r| batch as f64 / r.max(1) as f64);
     let mut tasks = Vec::new();
+    // Open loop needs enough connections that a slow answer never delays the next send.
+    let clients = if rate.is_some() { clients.max(256) } else { clients };
     for _ in 0..clients {
         let (poster, next, bodies) = (poster.clone(), next.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut steady = Vec::new();
             let mut failures = 0u64;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
+                let due = interval_s.map(|s| start_at + Duration::from_secs_f64(s * i as f64));
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due).await;
+                }
                 let p = poster.post("/v1/batch", body.clone()).await?;
                 if p.status != 200 {
                     failures += 1;
                 }
-                lat.push(p.latency.as_micros() as u64);
+                let latency = match due {
+                    Some(due) => due.elapsed(),
+                    None => p.latency,
+                };
+                lat.push(latency.as_micros() as u64);
+                // After the first second: connection set-up and warm-up are over.
+                if interval_s.is_some_and(|s| s * i as f64 >= 1.0) {
+                    steady.push(latency.as_micros() as u64);
+                }
             }
-            Ok::<_, anyhow::Error>((lat, failures))
+            Ok::<_, anyhow::Error>((lat, steady, failures))
         }));
     }
     let mut latencies_us = Vec::new();
+    let mut steady_us = Vec::new();
     let mut failures = 0;
     for t in tasks {
-        let (l, f) = t.await??;
+        let (l, st, f) = t.await??;
         latencies_us.extend(l);
+        steady_us.extend(st);
         failures += f;
     }
     let secs = started.elapsed().as_secs_f64();
     latencies_us.sort_unstable();
-    Ok(Load { secs, events: bodies.len() as u64 * batch as u64, latencies_us, failures })
+    steady_us.sort_unstable();
+    Ok(Load { secs, events: bodies.len() as u64 * batch as u64, latencies_us, steady_us, failures })
 }
 
 fn start_server(data: &Path, key: &str) -> Result<(Child, String)> {
@@ -353,12 +381,16 @@ fn scrape_fsync(metrics: &str) -> (f64, f64, f64) {
     (q(0.5), q(0.99), count)
 }
 
-fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: usize) -> Result<()> {
+fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: usize, rate: Option<u64>) -> Result<()> {
+    if let Some(r) = rate {
+        println!("open loop: {} events/s offered in batches of {batch}; latency from each request's scheduled time", thousands(r));
+    }
     let key = "bench-key";
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     println!("| target | runs | median events/s | median req/s | ack p50 ms | ack p99 ms | fsync p50 ms | fsync p99 ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let (mut rates, mut p50s, mut p99s, mut fs50, mut fs99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut steady99 = Vec::new();
     let mut all_bodies = Vec::new();
     for run in 0..runs {
         let b = Arc::new(bodies(events, batch, run));
@@ -367,7 +399,7 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         let (mut child, url) = start_server(&data, key)?;
         let r = rt.block_on(async {
             wait_healthy(&Poster::new(&url, key), Duration::from_secs(10)).await?;
-            let l = load(&url, key, b.clone(), clients, batch).await?;
+            let l = load(&url, key, b.clone(), clients, batch, rate).await?;
             let (_, m) = Poster::new(&url, key).get("/metrics").await?;
             Ok::<_, anyhow::Error>((l, String::from_utf8_lossy(&m).into_owned()))
         });
@@ -379,12 +411,16 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         }
         let (f50, f99, n_fsync) = scrape_fsync(&metrics);
         eprintln!(
-            "  glint run {run}: {:.0} events/s, ack p50 {:.1} ms p99 {:.1} ms, {} fsyncs (p50 ≤{f50} ms, p99 ≤{f99} ms)",
+            "  glint run {run}: {:.0} events/s, ack p50 {:.1} ms p99 {:.1} ms max {:.1} ms (after 1 s: p99 {:.1} ms p99.9 {:.1} ms), {} fsyncs (p50 ≤{f50} ms, p99 ≤{f99} ms)",
             l.events as f64 / l.secs,
             percentile(&l.latencies_us, 0.5) as f64 / 1000.0,
             percentile(&l.latencies_us, 0.99) as f64 / 1000.0,
+            percentile(&l.latencies_us, 1.0) as f64 / 1000.0,
+            percentile(&l.steady_us, 0.99) as f64 / 1000.0,
+            percentile(&l.steady_us, 0.999) as f64 / 1000.0,
             n_fsync
         );
+        steady99.push(percentile(&l.steady_us, 0.99) as f64 / 1000.0);
         rates.push(l.events as f64 / l.secs);
         p50s.push(percentile(&l.latencies_us, 0.5) as f64 / 1000.0);
         p99s.push(percentile(&l.latencies_us, 0.99) as f64 / 1000.0);
@@ -403,13 +439,16 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         median(fs50),
         median(fs99)
     );
+    if rate.is_some() {
+        println!("\nglint ack p99 after the first second (connections set up): {:.1} ms (median of runs)", median(steady99));
+    }
     let bodies = Arc::new(all_bodies);
     if let Some((mut child, url)) = start_nginx(work)? {
         std::thread::sleep(Duration::from_millis(300));
         let mut rates = Vec::new();
         let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            let l = rt.block_on(load(&url, key, bodies.clone(), clients, batch))?;
+            let l = rt.block_on(load(&url, key, bodies.clone(), clients, batch, rate))?;
             eprintln!("  nginx run {run}: {:.0} events/s", l.events as f64 / l.secs);
             rates.push(l.events as f64 / l.secs);
             p50s.push(percentile(&l.latencies_us, 0.5) as f64 / 1000.0);

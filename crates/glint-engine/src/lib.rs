@@ -1,0 +1,504 @@
+//! Glint's engine: recognises micro-moments for each shopper, in event time, and records a
+//! [`Firing`] with its outcome and receipt for every qualification.
+//!
+//! [`Engine::apply`] takes events in (event time, ingest order) — the log's reading order — and
+//! returns the firings they caused; [`Engine::advance_to`] moves event time forward without an
+//! event (end of a replay; the wall clock, live). A timer due at `T` fires before an event
+//! stamped `T`. Each shopper has a [`Profile`]; identify and alias fold an anonymous shopper
+//! into the known one.
+//!
+//! ```
+//! use glint_engine::{Engine, EngineConfig, Outcome};
+//! use glint_event::{Builtin, Event, Signal, Source, Taxonomy};
+//! let mut engine = Engine::new(EngineConfig::default(), Taxonomy::default());
+//! let mut add = Event::new("m1".into(), 0, Signal::Builtin(Builtin::ProductAdded), Source::Rees46);
+//! add.user_id = Some("u1".into());
+//! assert!(engine.apply(&add).is_empty());
+//! let firings = engine.advance_to(30 * 60 * 1000); // the cart sat idle for 30 minutes
+//! assert_eq!(firings[0].moment, "cart_wobble");
+//! assert!(matches!(firings[0].outcome, Outcome::Sent | Outcome::Holdout));
+//! ```
+//!
+//! Architecture invariant: output is a pure function of (configuration, events in order): no
+//! wall clock, no I/O, no unseeded randomness — so replay gives the same firings byte for byte.
+//! Engine types are not `Serialize`; the binary renders firings.
+
+pub mod holdout;
+mod profile;
+
+use std::collections::{BTreeMap, HashMap};
+
+use glint_event::{Builtin, Event, Signal, Taxonomy};
+
+pub use profile::{CartLine, Profile, SESSION_GAP_MS, Session};
+
+/// Version of the built-in moment rules; recorded in every receipt.
+pub const RULES_VERSION: u32 = 1;
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+
+/// Consent assumed when a shopper never stated one for a purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsentDefaults {
+    /// For history (imports carry no consent context): granted by default.
+    pub import_granted: bool,
+    /// For live traffic without consent context: marketing not granted by default.
+    pub live_marketing_granted: bool,
+    /// For live traffic without consent context: personalization granted by default.
+    pub live_personalization_granted: bool,
+}
+
+impl Default for ConsentDefaults {
+    fn default() -> Self {
+        ConsentDefaults { import_granted: true, live_marketing_granted: false, live_personalization_granted: true }
+    }
+}
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Seed of the holdout hash (from `glint.toml`).
+    pub seed: u64,
+    /// Consent assumed when none was stated.
+    pub consent: ConsentDefaults,
+    /// The moments to recognise.
+    pub moments: Vec<MomentSpec>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { seed: 0x611e7, consent: ConsentDefaults::default(), moments: MomentSpec::defaults() }
+    }
+}
+
+/// How a moment is recognised.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// A non-empty cart with no cart activity (add, remove, checkout, order) for `idle_ms`.
+    CartIdle {
+        /// Inactivity before the moment qualifies.
+        idle_ms: i64,
+    },
+    /// A session with at least `min_views` product views and no add to cart, `wait_ms` after
+    /// its first product view.
+    BrowseWithoutAdd {
+        /// Product views needed.
+        min_views: u32,
+        /// Wait after the session's first product view.
+        wait_ms: i64,
+    },
+}
+
+/// One moment: how it is recognised, and the rules for acting on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MomentSpec {
+    /// Its name, as in firings.
+    pub name: String,
+    /// How it is recognised.
+    pub trigger: Trigger,
+    /// At most one `sent` or `holdout` firing per shopper in this window.
+    pub cap_ms: Option<i64>,
+    /// Share held out, in basis points (1,000 = 10 %).
+    pub holdout_bp: u32,
+    /// The consent purpose acting on it needs.
+    pub consent_purpose: String,
+    /// Signals that count as the KPI's conversion.
+    pub kpi_signals: Vec<Builtin>,
+    /// Window after the firing in which a conversion counts.
+    pub kpi_window_ms: i64,
+}
+
+impl MomentSpec {
+    /// The defaults whose semantics are fixed so far: `cart_wobble` and `browse_drift`.
+    pub fn defaults() -> Vec<MomentSpec> {
+        vec![
+            MomentSpec {
+                name: "cart_wobble".into(),
+                trigger: Trigger::CartIdle { idle_ms: 30 * MINUTE_MS },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::CartViewed, Builtin::CheckoutStarted, Builtin::OrderCompleted],
+                kpi_window_ms: 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "browse_drift".into(),
+                trigger: Trigger::BrowseWithoutAdd { min_views: 5, wait_ms: 30 * MINUTE_MS },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::ProductAdded],
+                kpi_window_ms: 24 * HOUR_MS,
+            },
+        ]
+    }
+}
+
+/// Treatment or holdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Gets the nudge.
+    Treatment,
+    /// Randomly kept from it, to measure lift.
+    Holdout,
+}
+
+impl Group {
+    /// As in the firing log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Treatment => "treatment",
+            Group::Holdout => "holdout",
+        }
+    }
+}
+
+/// What happened to a qualification. Checks run in this order; the first that applies wins:
+/// consent → cap → budget → quiet hours → holdout group → sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nudged.
+    Sent,
+    /// Would have been nudged; held out.
+    Holdout,
+    /// A `sent` or `holdout` firing of this moment came less than the cap window before.
+    Capped,
+    /// The global contact budget was spent on a higher-priority moment.
+    Budget,
+    /// The shopper has not granted the moment's consent purpose.
+    NoConsent,
+    /// In the shopper's quiet hours, dropped.
+    QuietHours,
+    /// In the shopper's quiet hours, deferred.
+    Deferred,
+}
+
+impl Outcome {
+    /// As in the firing log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Holdout => "holdout",
+            Outcome::Capped => "capped",
+            Outcome::Budget => "budget",
+            Outcome::NoConsent => "no_consent",
+            Outcome::QuietHours => "quiet_hours",
+            Outcome::Deferred => "deferred",
+        }
+    }
+}
+
+/// Why a moment fired: what triggered it and what the rules saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Receipt {
+    /// Ids of the events that triggered it.
+    pub trigger_event_ids: Vec<String>,
+    /// The values the rule looked at, by name.
+    pub values: Vec<(&'static str, f64)>,
+    /// Intent score at the firing and its top reasons (signal, contribution).
+    pub intent: f64,
+    /// The top contributions to the intent score.
+    pub reasons: Vec<(&'static str, f64)>,
+    /// The consent purpose checked, and what was found.
+    pub consent_purpose: String,
+    /// Whether consent was granted (stated or by default).
+    pub consent_granted: bool,
+    /// Version of the rules.
+    pub rule_version: u32,
+}
+
+/// One recognised moment for one shopper at one event time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Firing {
+    /// Deterministic id from (moment, shopper, time).
+    pub fire_id: String,
+    /// The moment's name.
+    pub moment: String,
+    /// The canonical shopper id.
+    pub user: String,
+    /// Event time of the qualification, epoch ms.
+    pub at_ms: i64,
+    /// Treatment or holdout (assigned for every qualification).
+    pub group: Group,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why.
+    pub receipt: Receipt,
+}
+
+/// The deterministic firing id: moment, shopper and time hashed.
+pub fn fire_id(moment: &str, shopper: &str, at_ms: i64) -> String {
+    let mut buf = Vec::with_capacity(moment.len() + shopper.len() + 10);
+    buf.extend_from_slice(moment.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(shopper.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(&at_ms.to_le_bytes());
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
+}
+
+/// A pending timer: which moment, for whom, and what it was armed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Timer {
+    moment: usize,
+    shopper: String,
+    /// The activity or session start it was armed for; a stale timer (the shopper moved on)
+    /// finds its stamp no longer matches and does nothing.
+    stamp: i64,
+}
+
+#[derive(Debug, Default)]
+struct ShopperState {
+    profile: Profile,
+    /// Per moment: when the last `sent` or `holdout` firing was (for caps).
+    last_counted: Vec<Option<i64>>,
+    /// Per moment: the key of its armed timer, if any.
+    armed: Vec<Option<(i64, u64)>>,
+}
+
+/// The engine: every shopper's state and the pending timers.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    taxonomy: Taxonomy,
+    shoppers: HashMap<String, ShopperState, foldhash::fast::FixedState>,
+    /// Anonymous (or previous) id → the id it was merged into.
+    aliases: HashMap<String, String, foldhash::fast::FixedState>,
+    /// Pending timers by (due time, arming order): fired in that order, deterministically.
+    timers: BTreeMap<(i64, u64), Timer>,
+    timer_seq: u64,
+    now_ms: i64,
+}
+
+impl Engine {
+    /// An engine with no shoppers yet.
+    pub fn new(config: EngineConfig, taxonomy: Taxonomy) -> Engine {
+        Engine {
+            config,
+            taxonomy,
+            shoppers: HashMap::default(),
+            aliases: HashMap::default(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            now_ms: i64::MIN,
+        }
+    }
+
+    /// The moments in use.
+    pub fn moments(&self) -> &[MomentSpec] {
+        &self.config.moments
+    }
+
+    /// Event time so far (the largest time seen or advanced to).
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Shoppers tracked.
+    pub fn shoppers(&self) -> usize {
+        self.shoppers.len()
+    }
+
+    /// Timers pending.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The profile of a shopper (by any of their ids).
+    pub fn profile(&self, id: &str) -> Option<&Profile> {
+        self.shoppers.get(self.canonical(id)).map(|s| &s.profile)
+    }
+
+    fn canonical<'a>(&'a self, id: &'a str) -> &'a str {
+        let mut cur = id;
+        // Alias chains are short; the bound guards against a cycle from bad input.
+        for _ in 0..8 {
+            match self.aliases.get(cur) {
+                Some(next) if next != cur => cur = next,
+                _ => break,
+            }
+        }
+        cur
+    }
+
+    /// Move event time to `t` (never backwards), firing every timer due at or before it.
+    pub fn advance_to(&mut self, t: i64) -> Vec<Firing> {
+        let mut out = Vec::new();
+        while let Some((&(due, seq), _)) = self.timers.first_key_value() {
+            if due > t {
+                break;
+            }
+            let Some(timer) = self.timers.remove(&(due, seq)) else { break };
+            self.now_ms = self.now_ms.max(due);
+            if let Some(f) = self.fire(due, (due, seq), timer) {
+                out.push(f);
+            }
+        }
+        self.now_ms = self.now_ms.max(t);
+        out
+    }
+
+    /// Apply one event (in event-time order). Timers due at or before its time fire first.
+    /// Events without a shopper (inventory updates) only advance time for now.
+    pub fn apply(&mut self, e: &Event) -> Vec<Firing> {
+        let out = self.advance_to(e.time_ms);
+        let Some(id) = self.identify(e) else { return out };
+        let n_moments = self.config.moments.len();
+        let state = self.shoppers.entry(id.clone()).or_insert_with(|| ShopperState {
+            profile: Profile::default(),
+            last_counted: vec![None; n_moments],
+            armed: vec![None; n_moments],
+        });
+        state.profile.apply(e);
+        for m in 0..n_moments {
+            let arm_at = match (&self.config.moments[m].trigger, &e.signal) {
+                (
+                    Trigger::CartIdle { idle_ms },
+                    Signal::Builtin(Builtin::ProductAdded | Builtin::ProductRemoved | Builtin::CheckoutStarted | Builtin::OrderCompleted),
+                ) => Some((e.time_ms + idle_ms, e.time_ms)),
+                (Trigger::BrowseWithoutAdd { wait_ms, .. }, Signal::Builtin(Builtin::ProductViewed))
+                    if state.profile.session.first_view_ms == Some(e.time_ms) && state.profile.session.count(Builtin::ProductViewed) == 1 =>
+                {
+                    Some((e.time_ms + wait_ms, state.profile.session.start_ms))
+                }
+                _ => None,
+            };
+            if let Some((due, stamp)) = arm_at {
+                if let Some(old) = state.armed[m].take() {
+                    self.timers.remove(&old);
+                }
+                let key = (due, self.timer_seq);
+                self.timer_seq += 1;
+                assert!(due >= self.now_ms, "a timer is never armed in the past");
+                self.timers.insert(key, Timer { moment: m, shopper: id.clone(), stamp });
+                state.armed[m] = Some(key);
+            }
+        }
+        out
+    }
+
+    /// The canonical shopper of an event, merging identities it reveals.
+    fn identify(&mut self, e: &Event) -> Option<String> {
+        let user = e.user_id.as_deref();
+        let others = [e.anonymous_id.as_deref(), e.traits.previous_id.as_deref()];
+        let canonical = match user {
+            Some(u) => self.canonical(u).to_string(),
+            None => self.canonical(e.anonymous_id.as_deref()?).to_string(),
+        };
+        if user.is_some() {
+            for other in others.into_iter().flatten() {
+                let other_canon = self.canonical(other).to_string();
+                if other_canon == canonical {
+                    continue;
+                }
+                self.aliases.insert(other.to_string(), canonical.clone());
+                self.aliases.insert(other_canon.clone(), canonical.clone());
+                if let Some(absorbed) = self.shoppers.remove(&other_canon) {
+                    self.merge(&canonical, absorbed);
+                }
+            }
+        }
+        Some(canonical)
+    }
+
+    /// Fold an absorbed shopper into `into`: profile, caps, and their pending timers.
+    fn merge(&mut self, into: &str, absorbed: ShopperState) {
+        let n_moments = self.config.moments.len();
+        let target = self.shoppers.entry(into.to_string()).or_insert_with(|| ShopperState {
+            profile: Profile::default(),
+            last_counted: vec![None; n_moments],
+            armed: vec![None; n_moments],
+        });
+        target.profile.absorb(absorbed.profile);
+        for m in 0..n_moments {
+            target.last_counted[m] = match (target.last_counted[m], absorbed.last_counted[m]) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(key) = absorbed.armed[m] {
+                if target.armed[m].is_none() {
+                    if let Some(t) = self.timers.get_mut(&key) {
+                        t.shopper = into.to_string();
+                    }
+                    target.armed[m] = Some(key);
+                } else {
+                    self.timers.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A due timer: decide whether its moment qualifies, and with what outcome.
+    fn fire(&mut self, due: i64, key: (i64, u64), timer: Timer) -> Option<Firing> {
+        let spec = self.config.moments.get(timer.moment)?.clone();
+        let state = self.shoppers.get_mut(&timer.shopper)?;
+        if state.armed[timer.moment] != Some(key) {
+            return None; // re-armed or moved since: this timer is stale
+        }
+        state.armed[timer.moment] = None;
+        let p = &state.profile;
+        let (values, trigger_ids) = match spec.trigger {
+            Trigger::CartIdle { idle_ms } => {
+                if p.cart.is_empty() || p.cart_activity_ms != Some(timer.stamp) {
+                    return None;
+                }
+                let values = vec![("cart.items", p.cart_items()), ("cart.value", p.cart_value()), ("idle_minutes", (idle_ms / MINUTE_MS) as f64)];
+                (values, p.cart_activity_event.iter().cloned().collect())
+            }
+            Trigger::BrowseWithoutAdd { min_views, .. } => {
+                let s = &p.session;
+                if s.start_ms != timer.stamp || s.count(Builtin::ProductAdded) > 0 || s.count(Builtin::ProductViewed) < min_views {
+                    return None;
+                }
+                let values = vec![("session.product_views", f64::from(s.count(Builtin::ProductViewed))), ("session.product_added", 0.0)];
+                (values, Vec::new())
+            }
+        };
+        let (intent, reasons) = p.intent(&self.taxonomy);
+        let consent_granted = p.consent_for(&spec.consent_purpose).unwrap_or(if p.imported {
+            self.config.consent.import_granted
+        } else if spec.consent_purpose == "marketing" {
+            self.config.consent.live_marketing_granted
+        } else {
+            self.config.consent.live_personalization_granted
+        });
+        let group = if holdout::is_holdout(self.config.seed, &timer.shopper, &spec.name, spec.holdout_bp) { Group::Holdout } else { Group::Treatment };
+        let capped = match (spec.cap_ms, state.last_counted[timer.moment]) {
+            (Some(cap), Some(last)) => due - last < cap,
+            _ => false,
+        };
+        let outcome = if !consent_granted {
+            Outcome::NoConsent
+        } else if capped {
+            Outcome::Capped
+        } else if group == Group::Holdout {
+            Outcome::Holdout
+        } else {
+            Outcome::Sent
+        };
+        if matches!(outcome, Outcome::Sent | Outcome::Holdout) {
+            state.last_counted[timer.moment] = Some(due);
+        }
+        Some(Firing {
+            fire_id: fire_id(&spec.name, &timer.shopper, due),
+            moment: spec.name.clone(),
+            user: timer.shopper.clone(),
+            at_ms: due,
+            group,
+            outcome,
+            receipt: Receipt {
+                trigger_event_ids: trigger_ids,
+                values,
+                intent,
+                reasons,
+                consent_purpose: spec.consent_purpose.clone(),
+                consent_granted,
+                rule_version: RULES_VERSION,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Engine tests: hand-built event scripts in, firings out, through one `check` helper that
+//! also replays each script twice to prove determinism.
+
+use glint_event::{Builtin, Event, Signal, Source, Taxonomy};
+
+use super::*;
+
+const MIN: i64 = 60_000;
+
+/// One scripted event: minute, shopper, signal, product.
+fn ev(min: i64, user: &str, b: Builtin, product: Option<&str>) -> Event {
+    let mut e = Event::new(format!("{user}-{min}-{}", b.name()), min * MIN, Signal::Builtin(b), Source::Rees46);
+    e.user_id = Some(user.into());
+    e.properties.product_id = product.map(str::to_string);
+    e.properties.price = Some(10.0);
+    e
+}
+
+/// Run a script (then advance to `end_min`) and render the firings as
+/// `moment user minute outcome`; run it twice and insist the outputs agree.
+fn check(script: &[Event], end_min: i64) -> Vec<String> {
+    let run = || {
+        let mut engine = Engine::new(EngineConfig { seed: 7, ..EngineConfig::default() }, Taxonomy::default());
+        let mut firings = Vec::new();
+        for e in script {
+            firings.extend(engine.apply(e));
+        }
+        firings.extend(engine.advance_to(end_min * MIN));
+        firings
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b, "replay is deterministic");
+    a.iter().map(|f| format!("{} {} {} {}", f.moment, f.user, f.at_ms / MIN, f.outcome.as_str())).collect()
+}
+
+fn fired(outcome_free: &[String]) -> Vec<String> {
+    // Drop the outcome (sent or holdout depends on the hash) where the test is about timing.
+    outcome_free.iter().map(|s| s.rsplit_once(' ').map_or(s.clone(), |(a, _)| a.to_string())).collect()
+}
+
+use Builtin::*;
+
+#[test]
+fn cart_wobble_qualifies_thirty_minutes_after_the_last_cart_activity() {
+    let out = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(20, "u", ProductAdded, Some("p2"))], 120);
+    assert_eq!(fired(&out), ["cart_wobble u 50"]);
+}
+
+#[test]
+fn cart_wobble_needs_a_non_empty_cart() {
+    let removed = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(5, "u", ProductRemoved, Some("p1"))], 120);
+    assert!(removed.is_empty(), "{removed:?}");
+    let ordered = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(5, "u", OrderCompleted, None)], 120);
+    assert!(ordered.is_empty(), "{ordered:?}");
+    // Removing one product of two leaves a cart: the removal restarts the timer.
+    let partial = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(1, "u", ProductAdded, Some("p2")), ev(10, "u", ProductRemoved, Some("p1"))], 120);
+    assert_eq!(fired(&partial), ["cart_wobble u 40"]);
+}
+
+#[test]
+fn an_add_without_a_product_id_is_one_unnamed_item() {
+    let out = check(&[ev(0, "u", ProductAdded, None)], 60);
+    assert_eq!(fired(&out), ["cart_wobble u 30"]);
+}
+
+#[test]
+fn cart_wobble_is_not_rearmed_until_the_next_cart_activity() {
+    let out = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(40, "u", ProductViewed, Some("p9"))], 600);
+    assert_eq!(fired(&out), ["cart_wobble u 30"], "browsing is not cart activity");
+}
+
+#[test]
+fn a_timer_due_at_t_fires_before_an_event_stamped_t() {
+    let out = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(30, "u", OrderCompleted, None)], 120);
+    assert_eq!(fired(&out), ["cart_wobble u 30"]);
+    let late = check(&[ev(0, "u", ProductAdded, Some("p1")), ev(29, "u", CheckoutStarted, None), ev(30, "u", OrderCompleted, None)], 120);
+    assert!(late.is_empty(), "checkout at 29 restarted the timer, the order at 30 emptied the cart");
+}
+
+#[test]
+fn the_cap_counts_sent_and_holdout_within_24_hours() {
+    let script = [
+        ev(0, "u", ProductAdded, Some("p1")),
+        ev(120, "u", ProductAdded, Some("p2")),      // qualifies at 150: capped (< 24 h after 30)
+        ev(25 * 60, "u", ProductAdded, Some("p3")),  // qualifies at 1530: > 24 h after 30
+    ];
+    let out = check(&script, 48 * 60);
+    assert_eq!(out.len(), 3);
+    assert!(out[0].starts_with("cart_wobble u 30 ") && !out[0].ends_with("capped"), "{out:?}");
+    assert_eq!(out[1], "cart_wobble u 150 capped");
+    assert!(out[2].starts_with("cart_wobble u 1530 ") && !out[2].ends_with("capped"), "{out:?}");
+}
+
+#[test]
+fn browse_drift_needs_five_views_and_no_add_thirty_minutes_after_the_first_view() {
+    let views = |user: &str, n: i64| (0..n).map(|i| ev(i, user, ProductViewed, Some("p"))).collect::<Vec<_>>();
+    assert_eq!(fired(&check(&views("a", 5), 120)), ["browse_drift a 30"]);
+    assert!(check(&views("b", 4), 120).is_empty());
+    let mut with_add = views("c", 6);
+    with_add.push(ev(10, "c", ProductAdded, Some("p")));
+    let out = fired(&check(&with_add, 120));
+    assert_eq!(out, ["cart_wobble c 40"], "an add cancels browse_drift (and starts a cart)");
+    // A new session (31 minutes of quiet) has its own window.
+    let mut two = views("d", 5);
+    two.extend((0..5).map(|i| ev(100 + i, "d", ProductViewed, Some("q"))));
+    assert_eq!(fired(&check(&two, 300)), ["browse_drift d 30", "browse_drift d 130"]);
+}
+
+#[test]
+fn identify_folds_the_anonymous_cart_into_the_known_shopper() {
+    let mut add = ev(0, "x", ProductAdded, Some("p1"));
+    add.user_id = None;
+    add.anonymous_id = Some("anon-1".into());
+    let mut identify = Event::new("id".into(), 10 * MIN, Signal::Builtin(Identified), Source::Rees46);
+    identify.user_id = Some("user-1".into());
+    identify.anonymous_id = Some("anon-1".into());
+    let out = check(&[add, identify], 120);
+    assert_eq!(fired(&out), ["cart_wobble user-1 30"]);
+}
+
+#[test]
+fn live_traffic_without_consent_is_not_nudged_for_marketing() {
+    let mut live = ev(0, "u", ProductAdded, Some("p1"));
+    live.source = Source::Segment;
+    assert_eq!(check(&[live.clone()], 60), ["cart_wobble u 30 no_consent"]);
+    live.context.consent.purposes = vec![("marketing".into(), true)];
+    let out = check(&[live], 60);
+    assert!(!out[0].ends_with("no_consent"), "{out:?}");
+}
+
+#[test]
+fn receipts_and_ids_say_why() {
+    let mut engine = Engine::new(EngineConfig::default(), Taxonomy::default());
+    engine.apply(&ev(0, "u", ProductAdded, Some("p1")));
+    let f = engine.advance_to(30 * MIN).pop().expect("a firing");
+    assert_eq!(f.fire_id, fire_id("cart_wobble", "u", 30 * MIN));
+    assert_eq!(f.receipt.trigger_event_ids, ["u-0-product_added"]);
+    assert_eq!(f.receipt.values[1], ("cart.value", 10.0));
+    assert_eq!(f.receipt.reasons[0].0, "product_added");
+    assert_eq!(f.group == Group::Holdout, holdout::is_holdout(EngineConfig::default().seed, "u", "cart_wobble", 1000));
+    assert_eq!(engine.pending_timers(), 0);
+}

@@ -1,0 +1,134 @@
+//! `glint replay`: run the engine over stored events in event time and write every firing,
+//! then print a backtest. Same events and rules, same bytes out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use glint_engine::{Engine, Firing};
+use glint_event::time::format_rfc3339_ms;
+use serde_json::{Map, Value, json};
+
+use crate::ConfigArg;
+use crate::config::Config;
+use crate::output::{spinner, thousands};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Where to write the firings, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print the backtest as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// A firing as one line of the firing log. Keys sort, so the bytes are deterministic.
+pub fn firing_json(f: &Firing) -> Value {
+    let values: Map<String, Value> = f.receipt.values.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+    let reasons: Vec<Value> = f.receipt.reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect();
+    json!({
+        "fire_id": f.fire_id,
+        "moment": f.moment,
+        "user": f.user,
+        "at": format_rfc3339_ms(f.at_ms),
+        "group": f.group.as_str(),
+        "outcome": f.outcome.as_str(),
+        "receipt": {
+            "trigger_event_ids": f.receipt.trigger_event_ids,
+            "values": values,
+            "intent": {"p": f.receipt.intent, "reasons": reasons},
+            "consent": {"purpose": f.receipt.consent_purpose, "granted": f.receipt.consent_granted},
+            "rule_version": f.receipt.rule_version,
+        },
+    })
+}
+
+/// Per-moment totals for the backtest.
+#[derive(Default)]
+struct MomentTotals {
+    per_day: BTreeMap<String, u64>,
+    outcomes: BTreeMap<&'static str, u64>,
+    reached: BTreeSet<String>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let cfg = Config::load(args.config.config.as_deref())?;
+    let log = super::open_log_read(&args.data)?;
+    let mut engine = Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+    let tmp = args.out.with_extension("partial");
+    let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    let mut totals: BTreeMap<String, MomentTotals> = BTreeMap::new();
+    let mut by_hour: HashMap<(String, i64), BTreeSet<String>> = HashMap::new();
+    let mut n_firings = 0u64;
+    let mut n_events = 0u64;
+    let mut last_time = None;
+    let bar = spinner("replaying");
+    let mut record = |f: Firing, w: &mut BufWriter<File>| -> Result<()> {
+        serde_json::to_writer(&mut *w, &firing_json(&f))?;
+        w.write_all(b"\n")?;
+        n_firings += 1;
+        let t = totals.entry(f.moment.clone()).or_default();
+        *t.per_day.entry(format_rfc3339_ms(f.at_ms)[..10].to_string()).or_insert(0) += 1;
+        *t.outcomes.entry(f.outcome.as_str()).or_insert(0) += 1;
+        if matches!(f.outcome, glint_engine::Outcome::Sent) {
+            t.reached.insert(f.user.clone());
+        }
+        by_hour.entry((f.user, f.at_ms.div_euclid(3_600_000))).or_default().insert(f.moment);
+        Ok(())
+    };
+    for e in log.scan(..)? {
+        let e = e.context("reading the log")?;
+        last_time = Some(e.time_ms);
+        for f in engine.apply(&e) {
+            record(f, &mut w)?;
+        }
+        n_events += 1;
+        if n_events.is_multiple_of(1_000_000) {
+            bar.set_message(format!("replaying: {} events", thousands(n_events)));
+        }
+    }
+    // The end of the data is the end of time: a timer due exactly then fires, later ones not.
+    if let Some(t) = last_time {
+        for f in engine.advance_to(t) {
+            record(f, &mut w)?;
+        }
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    bar.finish_and_clear();
+    let collisions = by_hour.values().filter(|m| m.len() > 1).count();
+    if args.json {
+        let moments: Map<String, Value> = totals
+            .iter()
+            .map(|(m, t)| (m.clone(), json!({"firings_per_day": t.per_day, "outcomes": t.outcomes, "shoppers_reached": t.reached.len()})))
+            .collect();
+        println!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers()}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (moment, t) in &totals {
+        let outcomes: Vec<String> = t.outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
+        println!("{moment}: {} ; {} shoppers reached", outcomes.join(", "), thousands(t.reached.len() as u64));
+        for (day, n) in &t.per_day {
+            println!("  {day} {:>8}  {}", thousands(*n), "█".repeat((*n as f64).log2().max(0.0).ceil() as usize));
+        }
+    }
+    println!(
+        "replayed {} events: {} firings to {} ({} shopper-hours with more than one moment; {} timers still pending at the end of the data)",
+        thousands(n_events),
+        thousands(n_firings),
+        args.out.display(),
+        thousands(collisions as u64),
+        thousands(engine.pending_timers() as u64)
+    );
+    Ok(ExitCode::SUCCESS)
+}
