@@ -95,11 +95,14 @@ impl Error {
 pub struct LogOptions {
     /// Seal the active segment when it grows past this many bytes (at most `SEGMENT_BYTES_MAX`).
     pub segment_bytes_max: u64,
+    /// Share of one core background sealing may use, in (0, 1]. A server lowers it so sealing
+    /// never starves request handling on a small machine; batch imports keep 1.
+    pub seal_cpu_share: f64,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { segment_bytes_max: SEGMENT_BYTES_MAX }
+        LogOptions { segment_bytes_max: SEGMENT_BYTES_MAX, seal_cpu_share: 1.0 }
     }
 }
 
@@ -294,7 +297,10 @@ impl Log {
         let mut log = Log {
             dir: dir.to_path_buf(),
             seg_dir: seg_dir.clone(),
-            options: LogOptions { segment_bytes_max: options.segment_bytes_max.clamp(4096, SEGMENT_BYTES_MAX) },
+            options: LogOptions {
+                segment_bytes_max: options.segment_bytes_max.clamp(4096, SEGMENT_BYTES_MAX),
+                seal_cpu_share: if options.seal_cpu_share.is_finite() { options.seal_cpu_share.clamp(0.05, 1.0) } else { 1.0 },
+            },
             sealed: BTreeMap::new(),
             active: None,
             ids: HashSet::default(),
@@ -554,12 +560,13 @@ impl Log {
         let table = active.retire();
         let seg_dir = self.seg_dir.clone();
         let thread_path = path.clone();
+        let share = self.options.seal_cpu_share;
         let handle = std::thread::Builder::new()
             .name(format!("glint-seal-{id}"))
             .spawn(move || {
                 let (_, records, _) = ActiveSegment::recover(&thread_path, id, false)?;
                 assert!(!records.is_empty(), "only segments with records are sealed");
-                segment::seal_records(&seg_dir, id, &thread_path, &records, Some(table))
+                segment::seal_records(&seg_dir, id, &thread_path, &records, Some(table), share)
             })
             .map_err(|e| Error::io(&path, e))?;
         self.sealing.push(Sealing { meta, path, handle });

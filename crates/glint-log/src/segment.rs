@@ -361,7 +361,7 @@ pub(crate) fn write_sealed(dir: &Path, id: u64, mut events: Vec<(u64, Event)>) -
         }
         out
     };
-    write_sealed_chunks(dir, id, chunks.into_iter())
+    write_sealed_chunks(dir, id, chunks.into_iter(), 1.0)
 }
 
 /// Seal an active segment's raw records without holding them all decoded: pass one decodes in
@@ -376,6 +376,7 @@ pub(crate) fn seal_records(
     path: &Path,
     records: &RawRecords,
     table: Option<codec::Decoder>,
+    cpu_share: f64,
 ) -> Result<SealedSegment, Error> {
     assert!(!records.is_empty(), "never seal an empty segment");
     let corrupt = |d: codec::DecodeError| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.to_string() };
@@ -406,7 +407,7 @@ pub(crate) fn seal_records(
             })
             .collect::<Result<Vec<_>, Error>>()
     });
-    write_sealed_chunks(dir, id, chunks)
+    write_sealed_chunks(dir, id, chunks, cpu_share)
 }
 
 /// Bytes of sealed data written between `fdatasync`s. One big flush at the end would hold the
@@ -417,7 +418,15 @@ const SEAL_SYNC_BYTES: usize = 4 << 20;
 /// Write chunks of events, each already sorted and all in order, as a sealed segment: chunks
 /// stream to a temporary file (synced every `SEAL_SYNC_BYTES`), then the index, the id list and
 /// finally the header at the front; then fsync, rename, fsync the directory.
-fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<Vec<(u64, Event)>, Error>>) -> Result<SealedSegment, Error> {
+///
+/// With `cpu_share` below 1, the writer rests after each chunk in proportion to the time the
+/// chunk took, so it uses about that share of one core.
+fn write_sealed_chunks(
+    dir: &Path,
+    id: u64,
+    mut chunks: impl Iterator<Item = Result<Vec<(u64, Event)>, Error>>,
+    cpu_share: f64,
+) -> Result<SealedSegment, Error> {
     let path = sealed_path(dir, id);
     let tmp = dir.join(format!("{id:016}.sealed.tmp"));
     let io = |e: std::io::Error| Error::io(&tmp, e);
@@ -430,7 +439,9 @@ fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<
     let mut ids = Vec::new();
     let mut max_seq = 0;
     let mut last_key = None;
-    for group in chunks {
+    loop {
+        let started = std::time::Instant::now();
+        let Some(group) = chunks.next() else { break };
         let group = group?;
         let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
         let mut enc = codec::Encoder::default();
@@ -463,6 +474,9 @@ fn write_sealed_chunks(dir: &Path, id: u64, chunks: impl Iterator<Item = Result<
         if unsynced >= SEAL_SYNC_BYTES {
             f.sync_data().map_err(io)?;
             unsynced = 0;
+        }
+        if cpu_share < 1.0 {
+            std::thread::sleep(started.elapsed().mul_f64(1.0 / cpu_share - 1.0));
         }
     }
     assert!(meta.records > 0, "never seal an empty segment");

@@ -101,11 +101,12 @@ impl Default for IngestSection {
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
     pub segment_bytes_max: u64,
+    pub serve_seal_cpu_share: f64,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { segment_bytes_max: glint_event::limits::SEGMENT_BYTES_MAX }
+        LogSection { segment_bytes_max: glint_event::limits::SEGMENT_BYTES_MAX, serve_seal_cpu_share: 0.5 }
     }
 }
 
@@ -147,6 +148,9 @@ impl Config {
         if self.ingest.request_bytes_max > glint_event::limits::REQUEST_BYTES_MAX {
             bail!("{name}: [ingest] request_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::REQUEST_BYTES_MAX);
         }
+        if !(self.log.serve_seal_cpu_share > 0.0 && self.log.serve_seal_cpu_share <= 1.0) {
+            bail!("{name}: [log] serve_seal_cpu_share must be in (0, 1], got {}", self.log.serve_seal_cpu_share);
+        }
         if self.log.segment_bytes_max > glint_event::limits::SEGMENT_BYTES_MAX {
             bail!("{name}: [log] segment_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::SEGMENT_BYTES_MAX);
         }
@@ -179,8 +183,14 @@ impl Config {
         })
     }
 
+    /// Log options for batch commands (import, simulate): sealing at full speed.
     pub fn log_options(&self) -> glint_log::LogOptions {
-        glint_log::LogOptions { segment_bytes_max: self.log.segment_bytes_max }
+        glint_log::LogOptions { segment_bytes_max: self.log.segment_bytes_max, seal_cpu_share: 1.0 }
+    }
+
+    /// Log options for `glint serve`: sealing paced so requests are never starved.
+    pub fn serve_log_options(&self) -> glint_log::LogOptions {
+        glint_log::LogOptions { seal_cpu_share: self.log.serve_seal_cpu_share, ..self.log_options() }
     }
 }
 
@@ -226,6 +236,7 @@ mod tests {
         assert_eq!(shipped.ingest.request_bytes_max, d.ingest.request_bytes_max);
         assert_eq!(shipped.ingest.queue_depth, d.ingest.queue_depth);
         assert_eq!(shipped.log.segment_bytes_max, d.log.segment_bytes_max);
+        assert_eq!(shipped.log.serve_seal_cpu_share, d.log.serve_seal_cpu_share);
         assert_eq!(shipped.retention.max_age, d.retention.max_age);
         assert_eq!(shipped.engine.seed, d.engine.seed);
         assert_eq!(shipped.consent.default_import, d.consent.default_import);

@@ -41,7 +41,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         std::fs::remove_dir_all(&args.dir).with_context(|| format!("clearing the previous demo in {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
-    let log = super::open_log(&args.dir, glint_log::LogOptions::default())?;
+    let log = super::open_log(&args.dir, glint_log::LogOptions { seal_cpu_share: 0.5, ..Default::default() })?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = Instant::now();
     let (report, url) = runtime.block_on(async {

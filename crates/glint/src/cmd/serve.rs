@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(a) => a,
         None => cfg.server.listen.parse().with_context(|| format!("[server] listen = {:?} is not an address", cfg.server.listen))?,
     };
-    let log = super::open_log(&args.data, cfg.log_options())?;
+    let log = super::open_log(&args.data, cfg.serve_log_options())?;
     let events = log.summary().events;
     let server_cfg = glint_server::ServerConfig {
         write_keys: keys,
