@@ -62,13 +62,19 @@ fn simulate_posts_live_to_a_server() {
 fn demo_runs_end_to_end_and_summarises() {
     let dir = tempdir();
     let demo = dir.path().join("demo");
-    let out = run(&["demo", "--dir", demo.to_str().expect("utf-8"), "--minutes", "0.2", "--users", "150", "--days", "2"]);
+    let out = run(&["demo", "--dir", demo.to_str().expect("utf-8"), "--minutes", "0.3", "--users", "300", "--days", "3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let summary = stdout.lines().find(|l| l.starts_with("demo: ")).unwrap_or_else(|| panic!("no summary line in {stdout}"));
     let events: u64 = summary.split_whitespace().nth(1).and_then(|n| n.replace(',', "").parse().ok()).expect("count");
     assert!(events > 500, "{summary}");
     assert_eq!(stats(&demo)["events"].as_u64(), Some(events));
+    // Moments fired over the stored traffic, and the firing log has one line per firing.
+    let firings: u64 = summary.split("; ").find_map(|p| p.strip_suffix(" moment firings")).and_then(|n| n.replace(',', "").parse().ok()).expect("a firing count");
+    assert!(firings > 0, "{summary}");
+    let lines = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings").lines().count() as u64;
+    assert_eq!(lines, firings);
+    assert!(stdout.contains("cart_wobble") && stdout.contains("browse_drift"), "{stdout}");
 }
 
 #[test]

@@ -57,11 +57,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let poster = Poster::new(&url, DEMO_KEY);
         wait_healthy(&poster, Duration::from_secs(10)).await?;
         eprintln!("glint demo: server on {url}, data in {}; {} shoppers × {} days of simulated traffic", args.dir.display(), args.users, args.days);
-        let sim = Simulator::new(super::simulate::sim_config(args.users, args.days, args.seed, None, true)?);
-        let deadline = Instant::now() + Duration::from_secs_f64(args.minutes.max(0.05) * 60.0);
+        let sim_cfg = super::simulate::sim_config(args.users, args.days, args.seed, None, true)?;
+        let wall_ms = args.minutes.max(0.05) * 60_000.0;
+        // The simulated days play out over `--minutes` of wall time, in time order.
+        let pace = super::simulate::Pace { sim_start_ms: sim_cfg.start_ms, speedup: (f64::from(args.days) * 86_400_000.0) / (wall_ms * 0.95) };
+        let sim = Simulator::new(sim_cfg);
+        // A little slack past the paced end, so the last batches are delivered.
+        let deadline = Instant::now() + Duration::from_secs_f64(wall_ms / 1000.0 + 5.0);
         let bar = spinner("posting");
         let t0 = Instant::now();
-        let report = super::simulate::post_live(sim, poster.clone(), args.concurrency, 100, Some(deadline), |p| {
+        let report = super::simulate::post_live(sim, poster.clone(), args.concurrency, 100, Some(deadline), Some(pace), |p| {
             let rate = p.accepted as f64 / t0.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{} events accepted ({:.0}/s), {} rejected", thousands(p.accepted), rate, thousands(p.rejected)));
         })
@@ -73,11 +78,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>((report, (url, String::from_utf8_lossy(&metrics).into_owned())))
     })?;
     let (url, metrics) = url;
+    // Moments over what was stored, in event time: the same engine and output as
+    // `glint replay` (the live engine inside `glint serve` is the next step).
     let log = super::open_log_read(&args.dir)?;
+    let cfg = crate::config::Config::default();
+    let mut engine = glint_engine::Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+    let firings_path = args.dir.join("firings.jsonl");
+    let mut firings_out = std::io::BufWriter::new(std::fs::File::create(&firings_path).with_context(|| format!("creating {}", firings_path.display()))?);
+    let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>> = Default::default();
+    let mut n_firings = 0u64;
+    let mut record = |f: glint_engine::Firing, out: &mut std::io::BufWriter<std::fs::File>| -> Result<()> {
+        serde_json::to_writer(&mut *out, &super::replay::firing_json(&f))?;
+        std::io::Write::write_all(out, b"\n")?;
+        *by_moment.entry(f.moment.clone()).or_default().entry(f.outcome.as_str()).or_insert(0) += 1;
+        n_firings += 1;
+        Ok(())
+    };
     let mut b = StatsBuilder::default();
+    let mut last_time = None;
     for e in log.scan(..)? {
-        b.add(&e?);
+        let e = e?;
+        b.add(&e);
+        last_time = Some(e.time_ms);
+        for f in engine.apply(&e) {
+            record(f, &mut firings_out)?;
+        }
     }
+    if let Some(t) = last_time {
+        for f in engine.advance_to(t) {
+            record(f, &mut firings_out)?;
+        }
+    }
+    std::io::Write::flush(&mut firings_out)?;
     let s = b.finish();
     let mut lat = report.latencies_us.clone();
     lat.sort_unstable();
@@ -95,16 +127,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!("Ingestion over HTTP ({url}):");
     println!("  {} requests, acknowledgement p50 {:.1} ms, p99 {:.1} ms; {} group-commit fsyncs", thousands(report.requests), pct(0.5), pct(0.99), fsyncs);
     println!();
+    println!("Moments (firings by outcome; {}):", firings_path.display());
+    for (moment, outcomes) in &by_moment {
+        let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
+        println!("  {moment:>14}  {}", parts.join(", "));
+    }
+    println!();
     println!(
-        "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); data in {}",
+        "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings; data in {}",
         thousands(s.events),
         thousands(s.users),
         thousands(s.sessions),
         started.elapsed().as_secs_f64(),
         thousands(report.rejected),
+        thousands(n_firings),
         args.dir.display()
     );
-    println!("next: glint stats --data {0} · glint export --data {0} --out events.parquet", args.dir.display());
+    println!("next: glint stats --data {0} · glint replay --data {0} --out firings.jsonl · glint export --data {0} --out events.parquet", args.dir.display());
     if report.failed_requests > 0 {
         anyhow::bail!("{} requests failed; first: {}", report.failed_requests, report.first_failure.unwrap_or_default());
     }

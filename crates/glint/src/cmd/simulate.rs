@@ -100,7 +100,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let Some(key) = &args.write_key else { bail!("--target needs --write-key (or GLINT_WRITE_KEY)") };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let bar = spinner("posting");
-        let report = runtime.block_on(post_live(sim, Poster::new(target, key), args.concurrency, args.batch, None, |p| {
+        let report = runtime.block_on(post_live(sim, Poster::new(target, key), args.concurrency, args.batch, None, None, |p| {
             bar.set_message(format!("posting: {} accepted, {} rejected", thousands(p.accepted), thousands(p.rejected)));
         }))?;
         bar.finish_and_clear();
@@ -179,18 +179,30 @@ pub struct Progress {
 
 /// Post `sim`'s messages as Segment batches with `concurrency` clients until done or
 /// `deadline`. The simulator runs on a blocking thread feeding a bounded channel.
+/// Replay simulated time at a fixed speed-up against the wall clock: a batch is posted when
+/// the simulated time of its first message comes due.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Simulated time that maps to the start.
+    pub sim_start_ms: i64,
+    /// Simulated milliseconds per wall-clock millisecond.
+    pub speedup: f64,
+}
+
 pub async fn post_live(
     sim: Simulator,
     poster: Poster,
     concurrency: usize,
     batch: usize,
     deadline: Option<Instant>,
+    pace: Option<Pace>,
     mut progress: impl FnMut(&Progress),
 ) -> Result<PostReport> {
     let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Bytes)>(concurrency * 4);
     let batch = batch.clamp(1, glint_event::limits::BATCH_EVENTS_MAX);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_gen = stop.clone();
+    let wall_start = Instant::now();
     let generator = tokio::task::spawn_blocking(move || {
         let mut buf: Vec<Value> = Vec::with_capacity(batch);
         let mut sim = sim;
@@ -200,6 +212,18 @@ pub async fn post_live(
             if let Some(m) = next {
                 buf.push(m);
             }
+            if buf.len() == 1
+                && let Some(p) = pace {
+                    let t = buf[0].get("timestamp").and_then(Value::as_str).and_then(parse_timestamp_ms).unwrap_or(p.sim_start_ms);
+                    let due = Duration::from_secs_f64(((t - p.sim_start_ms).max(0) as f64 / p.speedup) / 1000.0);
+                    // Sleep in short steps so a stop (deadline reached) is noticed promptly.
+                    while let Some(wait) = due.checked_sub(wall_start.elapsed()) {
+                        if stop_gen.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(wait.min(Duration::from_millis(100)));
+                    }
+                }
             if buf.len() == batch || (done && !buf.is_empty()) {
                 let sent_at = glint_event::time::format_rfc3339_ms(super::now_ms());
                 let body = serde_json::json!({"batch": buf, "sentAt": sent_at});
