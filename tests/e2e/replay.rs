@@ -120,34 +120,38 @@ fn naive_ms(ts: &str) -> i64 {
     ((days * 24 + h[0]) * 60 + h[1]) * 60_000 + h[2] * 1000 + ms
 }
 
-#[test]
-fn replay_of_the_real_rees46_sample_matches_an_independent_count() {
-    let Some(shared) = shared_data() else { return };
+/// Import a real sample, replay it, and compare the firing counts with `reference` over the
+/// same rows (parsed by `row`); returns (cart_wobble, browse_drift).
+fn check_dataset(file: &Path, import_args: &[&str], row: impl Fn(&[&str]) -> Ev) -> (usize, usize) {
     let dir = tempdir();
     let data = dir.path().join("data");
-    let file = shared.join("rees46_multicategory_2019-Oct_head.csv");
-    ok(&["import", "--data", data.to_str().expect("utf-8"), "--format", "rees46", file.to_str().expect("utf-8")]);
-    let text = std::fs::read_to_string(&file).expect("read");
-    let mut events: Vec<Ev> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            let kind = match c[1] {
-                "view" => "view",
-                "cart" => "add",
-                "remove_from_cart" => "remove",
-                "purchase" => "order",
-                _ => "other",
-            };
-            Ev { user: c[7].to_string(), t: naive_ms(c[0]), kind, product: c[2].to_string(), session: c.get(8).filter(|s| !s.is_empty()).map(|s| s.to_string()) }
-        })
-        .collect();
+    let mut args = vec!["import", "--data", data.to_str().expect("utf-8")];
+    args.extend_from_slice(import_args);
+    args.push(file.to_str().expect("utf-8"));
+    ok(&args);
+    let text = std::fs::read_to_string(file).expect("read");
+    let mut events: Vec<Ev> = text.lines().skip(1).map(|l| row(&l.split(',').collect::<Vec<_>>())).collect();
     events.sort_by_key(|e| e.t); // stable: file order within a time, as the log reads
     let (wobbles, drifts) = reference(&events);
     let (firings, summary) = replay(&data, &dir.path().join("f.jsonl"));
     assert_eq!(count(&firings, "cart_wobble"), wobbles, "{summary:#}");
     assert_eq!(count(&firings, "browse_drift"), drifts, "{summary:#}");
+    (wobbles, drifts)
+}
+
+#[test]
+fn replay_of_the_real_rees46_sample_matches_an_independent_count() {
+    let Some(shared) = shared_data() else { return };
+    let (wobbles, drifts) = check_dataset(&shared.join("rees46_multicategory_2019-Oct_head.csv"), &["--format", "rees46"], |c| {
+        let kind = match c[1] {
+            "view" => "view",
+            "cart" => "add",
+            "remove_from_cart" => "remove",
+            "purchase" => "order",
+            _ => "other",
+        };
+        Ev { user: c[7].to_string(), t: naive_ms(c[0]), kind, product: c[2].to_string(), session: c.get(8).filter(|s| !s.is_empty()).map(|s| s.to_string()) }
+    });
     assert!(wobbles > 0 && drifts > 0, "the sample exercises both moments: {wobbles} {drifts}");
     eprintln!("REES46 replay: {wobbles} cart_wobble, {drifts} browse_drift firings");
 }
@@ -155,32 +159,17 @@ fn replay_of_the_real_rees46_sample_matches_an_independent_count() {
 #[test]
 fn replay_of_the_real_retentioneering_sample_matches_an_independent_count() {
     let Some(shared) = shared_data() else { return };
-    let dir = tempdir();
-    let data = dir.path().join("data");
-    let file = shared.join("retentioneering_simple-onlineshop.csv");
     let map = "product1=product_viewed,product2=product_viewed,cart=product_added,payment_done=order_completed";
-    ok(&["import", "--data", data.to_str().expect("utf-8"), "--format", "clickstream", "--map", map, file.to_str().expect("utf-8")]);
-    let text = std::fs::read_to_string(&file).expect("read");
-    let mut events: Vec<Ev> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            let kind = match c[1] {
-                "product1" | "product2" => "view",
-                "cart" => "add",
-                "payment_done" => "order",
-                _ => "other",
-            };
-            // Clickstream rows carry no product: an add is one unnamed item.
-            Ev { user: c[0].to_string(), t: naive_ms(c[2]), kind, product: String::new(), session: None }
-        })
-        .collect();
-    events.sort_by_key(|e| e.t);
-    let (wobbles, drifts) = reference(&events);
-    let (firings, _) = replay(&data, &dir.path().join("f.jsonl"));
-    assert_eq!(count(&firings, "cart_wobble"), wobbles);
-    assert_eq!(count(&firings, "browse_drift"), drifts);
+    let (wobbles, drifts) = check_dataset(&shared.join("retentioneering_simple-onlineshop.csv"), &["--format", "clickstream", "--map", map], |c| {
+        let kind = match c[1] {
+            "product1" | "product2" => "view",
+            "cart" => "add",
+            "payment_done" => "order",
+            _ => "other",
+        };
+        // Clickstream rows carry no product: an add is one unnamed item.
+        Ev { user: c[0].to_string(), t: naive_ms(c[2]), kind, product: String::new(), session: None }
+    });
     assert!(wobbles > 0, "{wobbles}");
     eprintln!("retentioneering replay: {wobbles} cart_wobble, {drifts} browse_drift firings");
 }

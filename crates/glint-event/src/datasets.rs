@@ -156,10 +156,6 @@ impl<'a> Importer<'a> {
         s
     }
 
-    fn taxonomy(&self) -> &Taxonomy {
-        self.decoder.taxonomy()
-    }
-
     /// A content-derived id: identical rows get occurrence numbers 0, 1, 2 … in file order.
     fn row_id(&mut self, fields: &[&[u8]]) -> String {
         // One-shot hashing of a reused buffer: the streaming hasher's setup costs more than
@@ -439,7 +435,6 @@ impl<'a> Importer<'a> {
         };
         e.received_ms = self.received_ms;
         e.kind = EventKind::Track;
-        let _ = self.taxonomy();
         Ok(e)
     }
 }
