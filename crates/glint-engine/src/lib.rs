@@ -88,6 +88,57 @@ pub enum Trigger {
         /// Wait after the session's first product view.
         wait_ms: i64,
     },
+    /// At the event: one of `signals`. A rating filter applies to events that carry a rating;
+    /// `min_orders` counts orders before the event.
+    OnSignal {
+        /// Signals that qualify.
+        signals: Vec<Builtin>,
+        /// Only ratings at most this (bad reviews).
+        rating_at_most: Option<f64>,
+        /// Only ratings at least this (happy reviews).
+        rating_at_least: Option<f64>,
+        /// Orders the shopper must have completed before.
+        min_orders: u32,
+    },
+    /// At the event that lifts a lifetime metric from below `threshold` to at least it.
+    Crossing {
+        /// The metric watched.
+        metric: Metric,
+        /// The threshold crossed upward.
+        threshold: f64,
+    },
+    /// At a `product_back_in_stock` event, for every shopper who wished for or asked about
+    /// that product.
+    BackInStock,
+}
+
+/// A lifetime metric of a profile, for threshold crossings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Revenue of completed orders.
+    Revenue,
+    /// Completed orders.
+    Orders,
+    /// Loyalty points.
+    Points,
+}
+
+impl Metric {
+    fn of(self, p: &Profile) -> f64 {
+        match self {
+            Metric::Revenue => p.revenue,
+            Metric::Orders => f64::from(p.orders),
+            Metric::Points => p.points.unwrap_or(0.0),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Metric::Revenue => "lifetime.revenue",
+            Metric::Orders => "lifetime.orders",
+            Metric::Points => "points",
+        }
+    }
 }
 
 /// One moment: how it is recognised, and the rules for acting on it.
@@ -110,7 +161,10 @@ pub struct MomentSpec {
 }
 
 impl MomentSpec {
-    /// The defaults whose semantics are fixed so far: `cart_wobble` and `browse_drift`.
+    /// The built-in moments so far: `cart_wobble` and `browse_drift` (timers, with the exact
+    /// semantics of the issue), `back_in_stock` (inventory matched to wishes), `vip_tier` and
+    /// `reward_unlock` (threshold crossings), `service_recovery`, `apology` and
+    /// `referral_nudge` (at the event).
     pub fn defaults() -> Vec<MomentSpec> {
         vec![
             MomentSpec {
@@ -130,6 +184,77 @@ impl MomentSpec {
                 consent_purpose: "marketing".into(),
                 kpi_signals: vec![Builtin::ProductAdded],
                 kpi_window_ms: 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "back_in_stock".into(),
+                trigger: Trigger::BackInStock,
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::ProductAdded, Builtin::OrderCompleted],
+                kpi_window_ms: 72 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "vip_tier".into(),
+                trigger: Trigger::Crossing { metric: Metric::Revenue, threshold: 500.0 },
+                cap_ms: None,
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 30 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "reward_unlock".into(),
+                trigger: Trigger::Crossing { metric: Metric::Points, threshold: 1_000.0 },
+                cap_ms: None,
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::CouponApplied, Builtin::OrderCompleted],
+                kpi_window_ms: 14 * 24 * HOUR_MS,
+            },
+            // Service moments answer the shopper's own problem: they need only the
+            // personalization purpose, not marketing consent.
+            MomentSpec {
+                name: "service_recovery".into(),
+                trigger: Trigger::OnSignal {
+                    signals: vec![Builtin::OrderDelayed, Builtin::OrderCancelled, Builtin::OrderRefunded],
+                    rating_at_most: None,
+                    rating_at_least: None,
+                    min_orders: 0,
+                },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "personalization".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 30 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "apology".into(),
+                trigger: Trigger::OnSignal {
+                    signals: vec![Builtin::ReviewSubmitted, Builtin::SupportTicketOpened],
+                    rating_at_most: Some(2.0),
+                    rating_at_least: None,
+                    min_orders: 0,
+                },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "personalization".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 30 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "referral_nudge".into(),
+                trigger: Trigger::OnSignal {
+                    signals: vec![Builtin::ReviewSubmitted],
+                    rating_at_most: None,
+                    rating_at_least: Some(4.0),
+                    min_orders: 1,
+                },
+                cap_ms: Some(7 * 24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::AccountCreated, Builtin::OrderCompleted],
+                kpi_window_ms: 14 * 24 * HOUR_MS,
             },
         ]
     }
@@ -265,6 +390,8 @@ pub struct Engine {
     shoppers: HashMap<String, ShopperState, foldhash::fast::FixedState>,
     /// Anonymous (or previous) id → the id it was merged into.
     aliases: HashMap<String, String, foldhash::fast::FixedState>,
+    /// Product → shoppers who wished for it or asked about it (for back in stock).
+    wishers: HashMap<String, std::collections::BTreeSet<String>, foldhash::fast::FixedState>,
     /// Pending timers by (due time, arming order): fired in that order, deterministically.
     timers: BTreeMap<(i64, u64), Timer>,
     timer_seq: u64,
@@ -279,6 +406,7 @@ impl Engine {
             taxonomy,
             shoppers: HashMap::default(),
             aliases: HashMap::default(),
+            wishers: HashMap::default(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             now_ms: i64::MIN,
@@ -342,7 +470,11 @@ impl Engine {
     /// Apply one event (in event-time order). Timers due at or before its time fire first.
     /// Events without a shopper (inventory updates) only advance time for now.
     pub fn apply(&mut self, e: &Event) -> Vec<Firing> {
-        let out = self.advance_to(e.time_ms);
+        let mut out = self.advance_to(e.time_ms);
+        if e.shopper_key().is_none() {
+            out.extend(self.inventory(e));
+            return out;
+        }
         let Some(id) = self.identify(e) else { return out };
         let n_moments = self.config.moments.len();
         let state = self.shoppers.entry(id.clone()).or_insert_with(|| ShopperState {
@@ -350,7 +482,12 @@ impl Engine {
             last_counted: vec![None; n_moments],
             armed: vec![None; n_moments],
         });
+        let before: Vec<f64> = self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }).collect();
+        let orders_before = state.profile.orders;
         state.profile.apply(e);
+        if let (Signal::Builtin(Builtin::ProductAddedToWishlist | Builtin::BackInStockRequested), Some(product)) = (&e.signal, &e.properties.product_id) {
+            self.wishers.entry(product.clone()).or_default().insert(id.clone());
+        }
         for m in 0..n_moments {
             let arm_at = match (&self.config.moments[m].trigger, &e.signal) {
                 (
@@ -373,6 +510,54 @@ impl Engine {
                 assert!(due >= self.now_ms, "a timer is never armed in the past");
                 self.timers.insert(key, Timer { moment: m, shopper: id.clone(), stamp });
                 state.armed[m] = Some(key);
+            }
+        }
+        // Moments that qualify at the event itself, in the order they are configured.
+        for m in 0..n_moments {
+            let hit = match &self.config.moments[m].trigger {
+                Trigger::OnSignal { signals, rating_at_most, rating_at_least, min_orders } => {
+                    let rating = e.properties.rating;
+                    matches!(&e.signal, Signal::Builtin(b) if signals.contains(b))
+                        && rating_at_most.is_none_or(|max| rating.is_none_or(|r| r <= max))
+                        && rating_at_least.is_none_or(|min| rating.is_some_and(|r| r >= min))
+                        && orders_before >= *min_orders
+                }
+                Trigger::Crossing { metric, threshold } => {
+                    let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
+                    before[m] < *threshold && after >= *threshold
+                }
+                _ => false,
+            };
+            if hit {
+                let values = match &self.config.moments[m].trigger {
+                    Trigger::Crossing { metric, threshold } => {
+                        vec![(metric.name(), self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile))), ("threshold", *threshold)]
+                    }
+                    _ => e.properties.rating.map(|r| vec![("rating", r)]).unwrap_or_default(),
+                };
+                out.extend(self.decide(m, &id, e.time_ms, values, vec![e.message_id.clone()]));
+            }
+        }
+        out
+    }
+
+    /// A server-side inventory event: back in stock for everyone who wished for the product.
+    fn inventory(&mut self, e: &Event) -> Vec<Firing> {
+        let (Signal::Builtin(Builtin::ProductBackInStock), Some(product)) = (&e.signal, &e.properties.product_id) else { return Vec::new() };
+        let Some(wishers) = self.wishers.get(product) else { return Vec::new() };
+        // Resolve merged identities; a BTreeSet keeps the order deterministic.
+        let shoppers: std::collections::BTreeSet<String> = wishers.iter().map(|w| self.canonical(w).to_string()).collect();
+        let mut out = Vec::new();
+        for m in 0..self.config.moments.len() {
+            if self.config.moments[m].trigger != Trigger::BackInStock {
+                continue;
+            }
+            for shopper in &shoppers {
+                let Some(wishlist) = self.shoppers.get(shopper).map(|s| &s.profile.wishlist) else { continue };
+                if wishlist.contains(product) {
+                    let values = vec![("wishlist.size", wishlist.len() as f64)];
+                    out.extend(self.decide(m, shopper, e.time_ms, values, vec![e.message_id.clone()]));
+                }
             }
         }
         out
@@ -439,6 +624,7 @@ impl Engine {
         state.armed[timer.moment] = None;
         let p = &state.profile;
         let (values, trigger_ids) = match spec.trigger {
+            Trigger::OnSignal { .. } | Trigger::Crossing { .. } | Trigger::BackInStock => return None,
             Trigger::CartIdle { idle_ms } => {
                 if p.cart.is_empty() || p.cart_activity_ms != Some(timer.stamp) {
                     return None;
@@ -455,6 +641,15 @@ impl Engine {
                 (values, Vec::new())
             }
         };
+        self.decide(timer.moment, &timer.shopper, due, values, trigger_ids)
+    }
+
+    /// A qualification of moment `m` for `shopper` at `at`: the checks in order (consent →
+    /// cap → holdout group → sent), the cap's bookkeeping, and the firing with its receipt.
+    fn decide(&mut self, m: usize, shopper: &str, at: i64, values: Vec<(&'static str, f64)>, trigger_ids: Vec<String>) -> Option<Firing> {
+        let spec = self.config.moments.get(m)?;
+        let state = self.shoppers.get_mut(shopper)?;
+        let p = &state.profile;
         let (intent, reasons) = p.intent(&self.taxonomy);
         let consent_granted = p.consent_for(&spec.consent_purpose).unwrap_or(if p.imported {
             self.config.consent.import_granted
@@ -463,9 +658,9 @@ impl Engine {
         } else {
             self.config.consent.live_personalization_granted
         });
-        let group = if holdout::is_holdout(self.config.seed, &timer.shopper, &spec.name, spec.holdout_bp) { Group::Holdout } else { Group::Treatment };
-        let capped = match (spec.cap_ms, state.last_counted[timer.moment]) {
-            (Some(cap), Some(last)) => due - last < cap,
+        let group = if holdout::is_holdout(self.config.seed, shopper, &spec.name, spec.holdout_bp) { Group::Holdout } else { Group::Treatment };
+        let capped = match (spec.cap_ms, state.last_counted[m]) {
+            (Some(cap), Some(last)) => at - last < cap,
             _ => false,
         };
         let outcome = if !consent_granted {
@@ -478,13 +673,13 @@ impl Engine {
             Outcome::Sent
         };
         if matches!(outcome, Outcome::Sent | Outcome::Holdout) {
-            state.last_counted[timer.moment] = Some(due);
+            state.last_counted[m] = Some(at);
         }
         Some(Firing {
-            fire_id: fire_id(&spec.name, &timer.shopper, due),
+            fire_id: fire_id(&spec.name, shopper, at),
             moment: spec.name.clone(),
-            user: timer.shopper.clone(),
-            at_ms: due,
+            user: shopper.to_string(),
+            at_ms: at,
             group,
             outcome,
             receipt: Receipt {

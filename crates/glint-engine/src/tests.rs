@@ -140,3 +140,64 @@ fn receipts_and_ids_say_why() {
     assert_eq!(f.group == Group::Holdout, holdout::is_holdout(EngineConfig::default().seed, "u", "cart_wobble", 1000));
     assert_eq!(engine.pending_timers(), 0);
 }
+
+fn rated(min: i64, user: &str, b: Builtin, rating: f64) -> Event {
+    let mut e = ev(min, user, b, Some("p1"));
+    e.properties.rating = Some(rating);
+    e
+}
+
+fn order(min: i64, user: &str, revenue: f64) -> Event {
+    let mut e = ev(min, user, OrderCompleted, None);
+    e.properties.revenue = Some(revenue);
+    e
+}
+
+fn strip(out: &[String], moment: &str) -> Vec<String> {
+    fired(out).into_iter().filter(|f| f.starts_with(moment)).collect()
+}
+
+#[test]
+fn service_moments_fire_at_the_event() {
+    let out = check(&[ev(0, "u", OrderDelayed, None), ev(10, "v", OrderRefunded, None), ev(20, "w", OrderShipped, None)], 60);
+    assert_eq!(strip(&out, "service_recovery"), ["service_recovery u 0", "service_recovery v 10"]);
+    let out = check(&[rated(0, "bad", ReviewSubmitted, 1.0), rated(1, "good", ReviewSubmitted, 5.0), ev(2, "t", SupportTicketOpened, None)], 60);
+    assert_eq!(strip(&out, "apology"), ["apology bad 0", "apology t 2"], "a support ticket has no rating and qualifies");
+}
+
+#[test]
+fn referral_nudge_needs_a_happy_review_after_an_order() {
+    let out = check(&[rated(0, "new", ReviewSubmitted, 5.0), order(1, "buyer", 20.0), rated(5, "buyer", ReviewSubmitted, 4.0), rated(6, "meh", ReviewSubmitted, 3.0)], 60);
+    assert_eq!(strip(&out, "referral_nudge"), ["referral_nudge buyer 5"]);
+}
+
+#[test]
+fn thresholds_fire_once_when_crossed_upward() {
+    let out = check(&[order(0, "u", 300.0), order(60, "u", 250.0), order(120, "u", 900.0)], 600);
+    assert_eq!(strip(&out, "vip_tier"), ["vip_tier u 60"]);
+    let points = |min: i64, n: f64| {
+        let mut e = ev(min, "p", PointsEarned, None);
+        e.properties.points = Some(n);
+        e
+    };
+    let out = check(&[points(0, 600.0), points(5, 500.0), points(9, 100.0)], 60);
+    assert_eq!(strip(&out, "reward_unlock"), ["reward_unlock p 5"]);
+}
+
+#[test]
+fn back_in_stock_reaches_everyone_who_wished_for_the_product() {
+    let mut restock = Event::new("restock".into(), 30 * MIN, Signal::Builtin(ProductBackInStock), Source::Rees46);
+    restock.properties.product_id = Some("p1".into());
+    let mut other = restock.clone();
+    other.message_id = "restock-2".into();
+    other.properties.product_id = Some("p2".into());
+    let script = [
+        ev(0, "a", ProductAddedToWishlist, Some("p1")),
+        ev(1, "b", BackInStockRequested, Some("p1")),
+        ev(2, "c", ProductViewed, Some("p1")),
+        restock,
+        other,
+    ];
+    let out = check(&script, 60);
+    assert_eq!(strip(&out, "back_in_stock"), ["back_in_stock a 30", "back_in_stock b 30"]);
+}

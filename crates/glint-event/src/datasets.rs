@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read};
 
 use crate::event::{Event, EventKind, Source};
-use crate::signal::{Signal, Taxonomy, normalize_name};
+use crate::signal::{Signal, normalize_name};
 use crate::time::parse_timestamp_ms;
 use crate::wire::Decoder;
 
@@ -472,7 +472,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::Builtin;
+    use crate::signal::{Builtin, Taxonomy};
     use crate::wire::DecodeOptions;
 
     fn import(format: DatasetFormat, map: &[(String, String)], text: &str) -> (Vec<Event>, Vec<RowError>) {

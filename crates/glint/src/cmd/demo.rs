@@ -130,7 +130,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!("Moments (firings by outcome; {}):", firings_path.display());
     for (moment, outcomes) in &by_moment {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
-        println!("  {moment:>14}  {}", parts.join(", "));
+        println!("  {moment:>16}  {}", parts.join(", "));
     }
     println!();
     println!(
