@@ -513,7 +513,7 @@ impl Engine {
             }
         }
         // Moments that qualify at the event itself, in the order they are configured.
-        for m in 0..n_moments {
+        for (m, before_m) in before.iter().enumerate() {
             let hit = match &self.config.moments[m].trigger {
                 Trigger::OnSignal { signals, rating_at_most, rating_at_least, min_orders } => {
                     let rating = e.properties.rating;
@@ -524,7 +524,7 @@ impl Engine {
                 }
                 Trigger::Crossing { metric, threshold } => {
                     let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
-                    before[m] < *threshold && after >= *threshold
+                    *before_m < *threshold && after >= *threshold
                 }
                 _ => false,
             };
