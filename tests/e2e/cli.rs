@@ -94,3 +94,21 @@ fn usage_errors_teach() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:1"), "{err}");
 }
+
+#[test]
+fn the_default_demo_makes_every_one_of_the_twelve_moments_fire() {
+    let dir = tempdir();
+    let demo = dir.path().join("demo");
+    // Default shoppers and days; the pace is irrelevant to what fires (event time decides).
+    let out = run(&["demo", "--dir", demo.to_str().expect("utf-8"), "--minutes", "0.05"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let firings = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings");
+    let moments: std::collections::BTreeSet<String> =
+        firings.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")["moment"].as_str().expect("moment").to_string()).collect();
+    let all = [
+        "apology", "back_in_stock", "birthday", "browse_drift", "cart_wobble", "holiday_cutoff", "referral_nudge", "reward_unlock",
+        "service_recovery", "social_proof", "subscription_renewal", "vip_tier",
+    ];
+    assert_eq!(moments.iter().map(String::as_str).collect::<Vec<_>>(), all, "{stdout}");
+}

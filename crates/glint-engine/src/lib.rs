@@ -110,6 +110,90 @@ pub enum Trigger {
     /// At a `product_back_in_stock` event, for every shopper who wished for or asked about
     /// that product.
     BackInStock,
+    /// When a shopper views a product that shoppers bought at least `min_orders` times in the
+    /// last `window_ms` (a windowed count across all shoppers).
+    Popular {
+        /// Orders of the product needed in the window.
+        min_orders: usize,
+        /// The window.
+        window_ms: i64,
+    },
+    /// `offset_days` before a date of the profile, at `hour` in the shopper's time zone
+    /// (UTC when unknown). Birthdays recur yearly; a renewal date happens once.
+    ProfileDate {
+        /// Which date.
+        field: DateField,
+        /// Days ahead of the date.
+        offset_days: i64,
+        /// Local hour of day.
+        hour: i8,
+    },
+    /// `lead_ms` before a yearly calendar date (a shipping cutoff), for every shopper holding a
+    /// cart then.
+    Calendar {
+        /// Month of the date.
+        month: i8,
+        /// Day of the date.
+        day: i8,
+        /// Hour (UTC) of the cutoff.
+        hour: i8,
+        /// How long before the cutoff the moment qualifies.
+        lead_ms: i64,
+    },
+}
+
+/// A date kept in the profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateField {
+    /// `birthday` (yearly).
+    Birthday,
+    /// `subscription_renewal_date` (once).
+    Renewal,
+}
+
+/// `year-month-day` at `hour` in the time zone named `tz` (UTC when unknown), as epoch ms.
+/// February 29 falls on February 28 in other years.
+fn local_ms(tz: Option<&str>, year: i16, month: i8, day: i8, hour: i8) -> Option<i64> {
+    let zone = tz.and_then(|n| jiff::tz::TimeZone::get(n).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let date = jiff::civil::Date::new(year, month, day).or_else(|_| jiff::civil::Date::new(year, month, day - 1)).ok()?;
+    Some(date.at(hour, 0, 0, 0).to_zoned(zone).ok()?.timestamp().as_millisecond())
+}
+
+fn year_of(ms: i64) -> i16 {
+    jiff::Timestamp::from_millisecond(ms).map_or(1970, |t| t.to_zoned(jiff::tz::TimeZone::UTC).year())
+}
+
+/// Month and day (and the year, for one-off dates) of `YYYY-MM-DD` or `MM-DD`.
+fn parse_date(s: &str) -> Option<(Option<i16>, i8, i8)> {
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [y, m, d] => Some((Some(y.parse().ok()?), m.parse().ok()?, d.parse().ok()?)),
+        [m, d] => Some((None, m.parse().ok()?, d.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// The first time strictly after `after` at which a profile-date moment is due.
+fn next_date_due(p: &Profile, field: DateField, offset_days: i64, hour: i8, after: i64) -> Option<i64> {
+    let (raw, yearly) = match field {
+        DateField::Birthday => (p.birthday.as_deref()?, true),
+        DateField::Renewal => (p.renewal_date.as_deref()?, false),
+    };
+    let (year, month, day) = parse_date(raw)?;
+    let tz = p.timezone.as_deref();
+    let offset = offset_days * 24 * HOUR_MS;
+    if !yearly {
+        let due = local_ms(tz, year?, month, day, hour)? - offset;
+        return (due > after).then_some(due);
+    }
+    let start = year_of(after);
+    (start - 1..=start + 1).filter_map(|y| local_ms(tz, y, month, day, hour).map(|t| t - offset)).find(|due| *due > after)
+}
+
+/// The first time strictly after `after` at which a calendar moment is due.
+fn next_calendar_due(month: i8, day: i8, hour: i8, lead_ms: i64, after: i64) -> Option<i64> {
+    let start = year_of(after);
+    (start - 1..=start + 1).filter_map(|y| local_ms(None, y, month, day, hour).map(|t| t - lead_ms)).find(|due| *due > after)
 }
 
 /// A lifetime metric of a profile, for threshold crossings.
@@ -211,6 +295,43 @@ impl MomentSpec {
                 consent_purpose: "marketing".into(),
                 kpi_signals: vec![Builtin::CouponApplied, Builtin::OrderCompleted],
                 kpi_window_ms: 14 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "social_proof".into(),
+                trigger: Trigger::Popular { min_orders: 3, window_ms: HOUR_MS },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "personalization".into(),
+                kpi_signals: vec![Builtin::ProductAdded],
+                kpi_window_ms: HOUR_MS,
+            },
+            MomentSpec {
+                name: "birthday".into(),
+                trigger: Trigger::ProfileDate { field: DateField::Birthday, offset_days: 0, hour: 9 },
+                cap_ms: None,
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 7 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "subscription_renewal".into(),
+                trigger: Trigger::ProfileDate { field: DateField::Renewal, offset_days: 3, hour: 9 },
+                cap_ms: None,
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 7 * 24 * HOUR_MS,
+            },
+            MomentSpec {
+                name: "holiday_cutoff".into(),
+                // Christmas shipping cutoff, 18 December 12:00 UTC; the nudge goes 48 hours before.
+                trigger: Trigger::Calendar { month: 12, day: 18, hour: 12, lead_ms: 48 * HOUR_MS },
+                cap_ms: Some(24 * HOUR_MS),
+                holdout_bp: 1_000,
+                consent_purpose: "marketing".into(),
+                kpi_signals: vec![Builtin::OrderCompleted],
+                kpi_window_ms: 48 * HOUR_MS,
             },
             // Service moments answer the shopper's own problem: they need only the
             // personalization purpose, not marketing consent.
@@ -392,6 +513,10 @@ pub struct Engine {
     aliases: HashMap<String, String, foldhash::fast::FixedState>,
     /// Product → shoppers who wished for it or asked about it (for back in stock).
     wishers: HashMap<String, std::collections::BTreeSet<String>, foldhash::fast::FixedState>,
+    /// Product → times it was ordered, oldest first, pruned to the longest `Popular` window.
+    recent_orders: HashMap<String, std::collections::VecDeque<i64>, foldhash::fast::FixedState>,
+    /// Per moment: the key of its armed calendar timer (calendar timers have no shopper).
+    calendar_armed: Vec<Option<(i64, u64)>>,
     /// Pending timers by (due time, arming order): fired in that order, deterministically.
     timers: BTreeMap<(i64, u64), Timer>,
     timer_seq: u64,
@@ -401,16 +526,21 @@ pub struct Engine {
 impl Engine {
     /// An engine with no shoppers yet.
     pub fn new(config: EngineConfig, taxonomy: Taxonomy) -> Engine {
-        Engine {
+        let n_moments = config.moments.len();
+        let mut engine = Engine {
             config,
             taxonomy,
             shoppers: HashMap::default(),
             aliases: HashMap::default(),
             wishers: HashMap::default(),
+            recent_orders: HashMap::default(),
+            calendar_armed: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             now_ms: i64::MIN,
-        }
+        };
+        engine.calendar_armed = vec![None; n_moments];
+        engine
     }
 
     /// The moments in use.
@@ -459,9 +589,7 @@ impl Engine {
             }
             let Some(timer) = self.timers.remove(&(due, seq)) else { break };
             self.now_ms = self.now_ms.max(due);
-            if let Some(f) = self.fire(due, (due, seq), timer) {
-                out.push(f);
-            }
+            out.extend(self.fire(due, (due, seq), timer));
         }
         self.now_ms = self.now_ms.max(t);
         out
@@ -471,6 +599,7 @@ impl Engine {
     /// Events without a shopper (inventory updates) only advance time for now.
     pub fn apply(&mut self, e: &Event) -> Vec<Firing> {
         let mut out = self.advance_to(e.time_ms);
+        self.arm_calendar(e.time_ms);
         if e.shopper_key().is_none() {
             out.extend(self.inventory(e));
             return out;
@@ -488,6 +617,12 @@ impl Engine {
         if let (Signal::Builtin(Builtin::ProductAddedToWishlist | Builtin::BackInStockRequested), Some(product)) = (&e.signal, &e.properties.product_id) {
             self.wishers.entry(product.clone()).or_default().insert(id.clone());
         }
+        if e.signal == Signal::Builtin(Builtin::OrderCompleted) {
+            let products = e.properties.product_id.iter().chain(e.properties.items.iter().filter_map(|i| i.product_id.as_ref()));
+            for product in products {
+                self.recent_orders.entry(product.clone()).or_default().push_back(e.time_ms);
+            }
+        }
         for m in 0..n_moments {
             let arm_at = match (&self.config.moments[m].trigger, &e.signal) {
                 (
@@ -498,6 +633,22 @@ impl Engine {
                     if state.profile.session.first_view_ms == Some(e.time_ms) && state.profile.session.count(Builtin::ProductViewed) == 1 =>
                 {
                     Some((e.time_ms + wait_ms, state.profile.session.start_ms))
+                }
+                // (Re-)arm when the date is first known or changes: the stamp is the due time.
+                // Only events that carry the date, or a shopper not yet armed, pay for it.
+                (Trigger::ProfileDate { field, offset_days, hour }, _)
+                    if state.armed[m].is_none()
+                        || match field {
+                            DateField::Birthday => e.traits.birthday.is_some(),
+                            DateField::Renewal => e.traits.renewal_date.is_some(),
+                        } =>
+                {
+                    let due = next_date_due(&state.profile, *field, *offset_days, *hour, e.time_ms);
+                    match (due, state.armed[m]) {
+                        (Some(due), Some((armed_due, _))) if armed_due == due => None,
+                        (Some(due), _) => Some((due, due)),
+                        (None, _) => None,
+                    }
                 }
                 _ => None,
             };
@@ -526,12 +677,29 @@ impl Engine {
                     let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
                     *before_m < *threshold && after >= *threshold
                 }
+                Trigger::Popular { min_orders, window_ms } => match (&e.signal, &e.properties.product_id) {
+                    (Signal::Builtin(Builtin::ProductViewed), Some(product)) => {
+                        let times = self.recent_orders.get_mut(product);
+                        let n = times.map_or(0, |t| {
+                            while t.front().is_some_and(|&o| o <= e.time_ms - window_ms) {
+                                t.pop_front();
+                            }
+                            t.len()
+                        });
+                        n >= *min_orders
+                    }
+                    _ => false,
+                },
                 _ => false,
             };
             if hit {
                 let values = match &self.config.moments[m].trigger {
                     Trigger::Crossing { metric, threshold } => {
                         vec![(metric.name(), self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile))), ("threshold", *threshold)]
+                    }
+                    Trigger::Popular { window_ms, .. } => {
+                        let n = e.properties.product_id.as_ref().and_then(|p| self.recent_orders.get(p)).map_or(0, |t| t.len());
+                        vec![("product.orders_in_window", n as f64), ("window_minutes", (*window_ms / MINUTE_MS) as f64)]
                     }
                     _ => e.properties.rating.map(|r| vec![("rating", r)]).unwrap_or_default(),
                 };
@@ -614,9 +782,47 @@ impl Engine {
         }
     }
 
+    /// Arm each calendar moment's next due time once event time is known.
+    fn arm_calendar(&mut self, t: i64) {
+        for m in 0..self.config.moments.len() {
+            if self.calendar_armed[m].is_some() {
+                continue;
+            }
+            if let Trigger::Calendar { month, day, hour, lead_ms } = self.config.moments[m].trigger
+                && let Some(due) = next_calendar_due(month, day, hour, lead_ms, t)
+            {
+                {
+                    let key = (due, self.timer_seq);
+                    self.timer_seq += 1;
+                    self.timers.insert(key, Timer { moment: m, shopper: String::new(), stamp: due });
+                    self.calendar_armed[m] = Some(key);
+                }
+            }
+        }
+    }
+
     /// A due timer: decide whether its moment qualifies, and with what outcome.
-    fn fire(&mut self, due: i64, key: (i64, u64), timer: Timer) -> Option<Firing> {
-        let spec = self.config.moments.get(timer.moment)?.clone();
+    fn fire(&mut self, due: i64, key: (i64, u64), timer: Timer) -> Vec<Firing> {
+        let Some(spec) = self.config.moments.get(timer.moment).cloned() else { return Vec::new() };
+        if let Trigger::Calendar { month, day, hour, lead_ms } = spec.trigger {
+            // Everyone holding a cart now, in id order; then next year's date.
+            self.calendar_armed[timer.moment] = None;
+            let mut holders: Vec<(String, f64)> = self.shoppers.iter().filter(|(_, s)| !s.profile.cart.is_empty()).map(|(id, s)| (id.clone(), s.profile.cart_value())).collect();
+            holders.sort_by(|a, b| a.0.cmp(&b.0));
+            let hours = (lead_ms / HOUR_MS) as f64;
+            let out = holders.into_iter().filter_map(|(id, value)| self.decide(timer.moment, &id, due, vec![("cart.value", value), ("hours_to_cutoff", hours)], Vec::new())).collect();
+            if let Some(next) = next_calendar_due(month, day, hour, lead_ms, due) {
+                let key = (next, self.timer_seq);
+                self.timer_seq += 1;
+                self.timers.insert(key, Timer { moment: timer.moment, shopper: String::new(), stamp: next });
+                self.calendar_armed[timer.moment] = Some(key);
+            }
+            return out;
+        }
+        self.fire_for_shopper(due, key, timer, spec).into_iter().collect()
+    }
+
+    fn fire_for_shopper(&mut self, due: i64, key: (i64, u64), timer: Timer, spec: MomentSpec) -> Option<Firing> {
         let state = self.shoppers.get_mut(&timer.shopper)?;
         if state.armed[timer.moment] != Some(key) {
             return None; // re-armed or moved since: this timer is stale
@@ -624,7 +830,23 @@ impl Engine {
         state.armed[timer.moment] = None;
         let p = &state.profile;
         let (values, trigger_ids) = match spec.trigger {
-            Trigger::OnSignal { .. } | Trigger::Crossing { .. } | Trigger::BackInStock => return None,
+            Trigger::OnSignal { .. } | Trigger::Crossing { .. } | Trigger::BackInStock | Trigger::Popular { .. } | Trigger::Calendar { .. } => return None,
+            Trigger::ProfileDate { field, offset_days, hour } => {
+                // Still the same date? (A changed date re-armed the timer, making this stale.)
+                if next_date_due(p, field, offset_days, hour, due - 1) != Some(due) {
+                    return None;
+                }
+                let next = next_date_due(p, field, offset_days, hour, due);
+                let values = vec![("days_ahead", offset_days as f64)];
+                let firing = self.decide(timer.moment, &timer.shopper, due, values, Vec::new());
+                if let (Some(next), Some(state)) = (next, self.shoppers.get_mut(&timer.shopper)) {
+                    let key = (next, self.timer_seq);
+                    self.timer_seq += 1;
+                    self.timers.insert(key, Timer { moment: timer.moment, shopper: timer.shopper.clone(), stamp: next });
+                    state.armed[timer.moment] = Some(key);
+                }
+                return firing;
+            }
             Trigger::CartIdle { idle_ms } => {
                 if p.cart.is_empty() || p.cart_activity_ms != Some(timer.stamp) {
                     return None;

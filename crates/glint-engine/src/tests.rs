@@ -138,7 +138,7 @@ fn receipts_and_ids_say_why() {
     assert_eq!(f.receipt.values[1], ("cart.value", 10.0));
     assert_eq!(f.receipt.reasons[0].0, "product_added");
     assert_eq!(f.group == Group::Holdout, holdout::is_holdout(EngineConfig::default().seed, "u", "cart_wobble", 1000));
-    assert_eq!(engine.pending_timers(), 0);
+    assert_eq!(engine.pending_timers(), 1, "only the yearly holiday-cutoff calendar timer is left");
 }
 
 fn rated(min: i64, user: &str, b: Builtin, rating: f64) -> Event {
@@ -200,4 +200,90 @@ fn back_in_stock_reaches_everyone_who_wished_for_the_product() {
     ];
     let out = check(&script, 60);
     assert_eq!(strip(&out, "back_in_stock"), ["back_in_stock a 30", "back_in_stock b 30"]);
+}
+
+/// Epoch ms of a UTC date-time.
+fn utc(y: i16, mo: i8, d: i8, h: i8) -> i64 {
+    jiff::civil::date(y, mo, d).at(h, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).expect("valid").timestamp().as_millisecond()
+}
+
+fn run(script: &[Event], end: i64) -> Vec<(String, String, i64)> {
+    let mut engine = Engine::new(EngineConfig::default(), Taxonomy::default());
+    let mut out = Vec::new();
+    for e in script {
+        out.extend(engine.apply(e));
+    }
+    out.extend(engine.advance_to(end));
+    out.into_iter().map(|f| (f.moment, f.user, f.at_ms)).collect()
+}
+
+fn at(t: i64, user: &str, b: Builtin, product: Option<&str>) -> Event {
+    let mut e = ev(0, user, b, product);
+    e.time_ms = t;
+    e.message_id = format!("{user}-{t}-{}", b.name());
+    e
+}
+
+#[test]
+fn social_proof_fires_when_a_viewed_product_sold_three_times_in_the_last_hour() {
+    let t0 = utc(2026, 3, 1, 10);
+    let script = [
+        at(t0, "a", OrderCompleted, Some("hot")),
+        at(t0 + 10 * MIN, "b", OrderCompleted, Some("hot")),
+        at(t0 + 20 * MIN, "c", OrderCompleted, Some("hot")),
+        at(t0 + 30 * MIN, "viewer", ProductViewed, Some("hot")),
+        at(t0 + 30 * MIN, "other", ProductViewed, Some("cold")),
+        at(t0 + 61 * MIN, "late", ProductViewed, Some("hot")), // the first order left the window
+    ];
+    let fired: Vec<_> = run(&script, t0 + 2 * 60 * MIN).into_iter().filter(|f| f.0 == "social_proof").collect();
+    assert_eq!(fired, [("social_proof".to_string(), "viewer".to_string(), t0 + 30 * MIN)]);
+}
+
+#[test]
+fn birthday_fires_at_nine_local_time_every_year() {
+    let mut identify = at(utc(2026, 3, 1, 0), "u", Identified, None);
+    identify.traits.birthday = Some("1990-03-10".into());
+    identify.context.timezone = Some("Europe/Berlin".into());
+    let fired: Vec<_> = run(&[identify], utc(2027, 12, 31, 0)).into_iter().filter(|f| f.0 == "birthday").map(|f| f.2).collect();
+    // 09:00 in Berlin is 08:00 UTC in March (CET, before the switch to summer time).
+    assert_eq!(fired, [utc(2026, 3, 10, 8), utc(2027, 3, 10, 8)]);
+}
+
+#[test]
+fn birthdays_in_summer_time_follow_the_local_clock() {
+    let mut identify = at(utc(2026, 3, 1, 0), "u", Identified, None);
+    identify.traits.birthday = Some("07-01".into());
+    identify.context.timezone = Some("Europe/Berlin".into());
+    let fired: Vec<_> = run(&[identify], utc(2026, 12, 31, 0)).into_iter().filter(|f| f.0 == "birthday").map(|f| f.2).collect();
+    assert_eq!(fired, [utc(2026, 7, 1, 7)], "CEST is UTC+2");
+}
+
+#[test]
+fn subscription_renewal_fires_once_three_days_ahead() {
+    let mut identify = at(utc(2026, 3, 1, 0), "u", Identified, None);
+    identify.traits.renewal_date = Some("2026-03-20".into());
+    let fired: Vec<_> = run(&[identify], utc(2027, 12, 31, 0)).into_iter().filter(|f| f.0 == "subscription_renewal").map(|f| f.2).collect();
+    assert_eq!(fired, [utc(2026, 3, 17, 9)]);
+}
+
+#[test]
+fn a_changed_date_rearms_and_the_old_one_stays_silent() {
+    let mut first = at(utc(2026, 3, 1, 0), "u", Identified, None);
+    first.traits.renewal_date = Some("2026-03-20".into());
+    let mut changed = at(utc(2026, 3, 2, 0), "u", Identified, None);
+    changed.traits.renewal_date = Some("2026-04-20".into());
+    changed.message_id = "changed".into();
+    let fired: Vec<_> = run(&[first, changed], utc(2026, 12, 31, 0)).into_iter().filter(|f| f.0 == "subscription_renewal").map(|f| f.2).collect();
+    assert_eq!(fired, [utc(2026, 4, 17, 9)]);
+}
+
+#[test]
+fn holiday_cutoff_reaches_shoppers_holding_a_cart_48_hours_before() {
+    let script = [
+        at(utc(2026, 12, 15, 10), "holder", ProductAdded, Some("p1")),
+        at(utc(2026, 12, 15, 11), "buyer", ProductAdded, Some("p2")),
+        at(utc(2026, 12, 15, 12), "buyer", OrderCompleted, None),
+    ];
+    let fired: Vec<_> = run(&script, utc(2026, 12, 31, 0)).into_iter().filter(|f| f.0 == "holiday_cutoff").collect();
+    assert_eq!(fired, [("holiday_cutoff".to_string(), "holder".to_string(), utc(2026, 12, 16, 12))]);
 }

@@ -82,7 +82,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // `glint replay` (the live engine inside `glint serve` is the next step).
     let log = super::open_log_read(&args.dir)?;
     let cfg = crate::config::Config::default();
-    let mut engine = glint_engine::Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+    let mut engine_cfg = cfg.engine_config()?;
+    // The demo shop's shipping cutoff falls on the last simulated day, so holiday_cutoff can
+    // fire inside the simulated week (a real shop configures its own dates).
+    let sim_end_ms = super::simulate::sim_config(args.users, args.days, args.seed, None, true)?.start_ms + i64::from(args.days) * 86_400_000;
+    let cutoff = jiff::Timestamp::from_millisecond(sim_end_ms - 86_400_000).map(|t| t.to_zoned(jiff::tz::TimeZone::UTC)).ok();
+    if let Some(c) = &cutoff {
+        for m in engine_cfg.moments.iter_mut() {
+            if let glint_engine::Trigger::Calendar { month, day, .. } = &mut m.trigger {
+                (*month, *day) = (c.month(), c.day());
+            }
+        }
+    }
+    let mut engine = glint_engine::Engine::new(engine_cfg, cfg.taxonomy()?);
     let firings_path = args.dir.join("firings.jsonl");
     let mut firings_out = std::io::BufWriter::new(std::fs::File::create(&firings_path).with_context(|| format!("creating {}", firings_path.display()))?);
     let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>> = Default::default();
@@ -127,10 +139,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!("Ingestion over HTTP ({url}):");
     println!("  {} requests, acknowledgement p50 {:.1} ms, p99 {:.1} ms; {} group-commit fsyncs", thousands(report.requests), pct(0.5), pct(0.99), fsyncs);
     println!();
-    println!("Moments (firings by outcome; {}):", firings_path.display());
+    println!(
+        "Moments (firings by outcome; {}; demo shipping cutoff {}):",
+        firings_path.display(),
+        cutoff.map_or("-".to_string(), |c| c.strftime("%Y-%m-%d 12:00 UTC").to_string())
+    );
     for (moment, outcomes) in &by_moment {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
-        println!("  {moment:>16}  {}", parts.join(", "));
+        println!("  {moment:>20}  {}", parts.join(", "));
     }
     println!();
     println!(
