@@ -7,6 +7,7 @@
 //!   knowingly uneven match-up that bounds what HTTP alone costs here) and plain JSON parsing
 //!   of the same bodies (no HTTP, no disk).
 //! - `storage`: bytes per event in sealed segments of simulated traffic.
+//! - `replay`: the engine with all twelve moments on one thread.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,12 @@ pub enum What {
         #[arg(long, value_name = "EVENTS_PER_S")]
         rate: Option<u64>,
     },
+    /// Engine throughput (all twelve moments) on one core.
+    Replay {
+        /// Shoppers to simulate (7 days).
+        #[arg(long, default_value_t = 50_000)]
+        users: u64,
+    },
     /// Bytes per event in sealed segments of simulated traffic.
     Storage {
         /// Shoppers to simulate (7 days).
@@ -85,6 +92,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         What::Import { events } => bench_import(&work, events, runs)?,
         What::Ingest { clients, batch, events, rate } => bench_ingest(&work, clients, batch, events, runs, rate)?,
         What::Storage { users } => bench_storage(&work, users)?,
+        What::Replay { users } => bench_replay(&work, users, runs)?,
     }
     if args.work.is_none() {
         let _ = std::fs::remove_dir_all(&work);
@@ -487,6 +495,50 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
     let r = median(rates);
     println!("| serde_json parse to Value, all cores (ceiling: no HTTP, no disk) | {runs} | {} | {} | – | – | – | – |", thousands(r as u64), thousands((r / batch as f64) as u64));
     println!("glint / JSON parse: {:.2}", glint_rate / r);
+    Ok(())
+}
+
+/// The engine alone: events are read from the log into memory first, then applied on one
+/// thread, so the figure is the engine's, not the log's (the log's read speed is reported too).
+fn bench_replay(work: &Path, users: u64, runs: usize) -> Result<()> {
+    let data = work.join("replay");
+    let _ = std::fs::remove_dir_all(&data);
+    let out = Command::new(exe()?).args(["simulate", "--users", &users.to_string(), "--days", "7", "--data"]).arg(&data).output()?;
+    if !out.status.success() {
+        bail!("simulate failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let log = glint_log::Log::open_read_only(&data)?;
+    let started = Instant::now();
+    let events: Vec<glint_event::Event> = log.scan(..)?.collect::<Result<_, _>>()?;
+    let read_s = started.elapsed().as_secs_f64();
+    let cfg = crate::config::Config::default();
+    let (mut rates, mut firings, mut shoppers) = (Vec::new(), 0usize, 0usize);
+    for run in 0..runs {
+        let mut engine = glint_engine::Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+        let t0 = Instant::now();
+        let mut n = 0usize;
+        for e in &events {
+            n += engine.apply(e).len();
+        }
+        if let Some(last) = events.last() {
+            n += engine.advance_to(last.time_ms).len();
+        }
+        let s = t0.elapsed().as_secs_f64();
+        eprintln!("  run {run}: {:.0} events/s, {} firings, {} shoppers", events.len() as f64 / s, n, engine.shoppers());
+        rates.push(events.len() as f64 / s);
+        (firings, shoppers) = (n, engine.shoppers());
+    }
+    println!("| events | shoppers | firings | runs | log read events/s | engine events/s (1 thread, median) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {runs} | {} | {} |",
+        thousands(events.len() as u64),
+        thousands(shoppers as u64),
+        thousands(firings as u64),
+        thousands((events.len() as f64 / read_s) as u64),
+        thousands(median(rates) as u64),
+    );
+    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
 
