@@ -75,6 +75,17 @@ fn demo_runs_end_to_end_and_summarises() {
     let lines = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings").lines().count() as u64;
     assert_eq!(lines, firings);
     assert!(stdout.contains("cart_wobble") && stdout.contains("browse_drift"), "{stdout}");
+    // Erasure reaches the firing log too: a shopper with firings is gone from every file.
+    let log = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings");
+    let user = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["user"].as_str().map(str::to_string))
+        .find(|u| u.starts_with("user-"))
+        .expect("a known shopper with a firing");
+    assert!(!crate::util::grep_files(&demo, user.as_bytes()).is_empty());
+    let receipt: Value = serde_json::from_str(&ok(&["erase", "--data", demo.to_str().expect("utf-8"), &user, "--json"])).expect("json");
+    assert!(receipt["events_removed"].as_u64().is_some_and(|n| n > 0));
+    assert!(crate::util::grep_files(&demo, user.as_bytes()).is_empty(), "{user} is still on disk");
 }
 
 #[test]

@@ -683,6 +683,7 @@ impl Log {
         let (removed, rewritten) = self.rewrite_where(|e| {
             [e.user_id.as_deref(), e.anonymous_id.as_deref(), e.traits.previous_id.as_deref()].into_iter().flatten().any(|i| ids.contains(i))
         })?;
+        let firings_removed = scrub_firing_log(&self.dir, &ids)?;
         let receipts = self.dir.join("erasures");
         fs::create_dir_all(&receipts).map_err(|e| Error::io(&receipts, e))?;
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
@@ -693,8 +694,9 @@ impl Log {
             "linked_ids": linked.len() - 1,
             "events_removed": removed,
             "segments_rewritten": rewritten,
+            "firings_removed": firings_removed,
             "suppressed": true,
-            "stores": ["log"],
+            "stores": ["log", "suppression list", FIRING_LOG],
         });
         write_durably(&receipts, &receipt, format!("{body:#}\n").as_bytes())?;
         Ok(Erasure { events_removed: removed, segments_rewritten: rewritten, linked_ids: linked.len() - 1, receipt })
@@ -808,6 +810,32 @@ fn read_active_events(path: &Path, id: u64) -> Result<Vec<(u64, Event)>, Error> 
         .payloads()
         .map(|payload| dec.decode(payload).map_err(|d| Error::Corrupt { path: path.to_path_buf(), offset: 0, why: d.0.into() }))
         .collect()
+}
+
+/// The firing log the engine writes into a data directory (one JSON object per line, with the
+/// canonical shopper id under `user`). It is derived data, but it names shoppers, so erasure
+/// must reach it.
+pub const FIRING_LOG: &str = "firings.jsonl";
+
+/// Rewrite the data directory's firing log without the lines of `ids`; returns how many went.
+fn scrub_firing_log(dir: &Path, ids: &HashSet<&str>) -> Result<u64, Error> {
+    let path = dir.join(FIRING_LOG);
+    let Ok(text) = fs::read_to_string(&path) else { return Ok(0) };
+    let mut kept = String::with_capacity(text.len());
+    let mut removed = 0;
+    for line in text.lines() {
+        let user = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v.get("user").and_then(|u| u.as_str()).map(str::to_string));
+        if user.as_deref().is_some_and(|u| ids.contains(u)) {
+            removed += 1;
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    if removed > 0 {
+        write_durably(dir, &path, kept.as_bytes())?;
+    }
+    Ok(removed)
 }
 
 /// Write a small file atomically and durably (temp, fsync, rename, fsync dir).

@@ -204,6 +204,9 @@ fn erase_removes_the_shopper_and_linked_ids_from_disk_and_suppresses_them() {
     log.rotate().expect("seal half");
     log.append(vec![ev("late", "victim-7731", 70), ev("late2", "keeper", 71)]).expect("append");
     log.sync().expect("sync");
+    // A firing log in the data directory names shoppers too.
+    let firings = "{\"fire_id\":\"a\",\"user\":\"victim-7731\"}\n{\"fire_id\":\"b\",\"user\":\"keeper\"}\n{\"fire_id\":\"c\",\"user\":\"anon-victim-42\"}\n";
+    fs::write(dir.path().join(FIRING_LOG), firings).expect("firings");
     assert!(!grep_dir(dir.path(), b"victim-7731").is_empty());
 
     let erasure = log.erase("victim-7731").expect("erase");
@@ -215,6 +218,8 @@ fn erase_removes_the_shopper_and_linked_ids_from_disk_and_suppresses_them() {
     assert_eq!(all(&log).len(), 41);
     let receipt: serde_json::Value = serde_json::from_slice(&fs::read(&erasure.receipt).expect("receipt")).expect("json");
     assert_eq!(receipt["events_removed"], 13);
+    assert_eq!(receipt["firings_removed"], 2);
+    assert_eq!(fs::read_to_string(dir.path().join(FIRING_LOG)).expect("firings"), "{\"fire_id\":\"b\",\"user\":\"keeper\"}\n");
 
     // A client retry or re-import cannot bring them back, also after a restart.
     drop(log);

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let mut engine = glint_engine::Engine::new(engine_cfg, cfg.taxonomy()?);
-    let firings_path = args.dir.join("firings.jsonl");
+    let firings_path = args.dir.join(glint_log::FIRING_LOG);
     let mut firings_out = std::io::BufWriter::new(std::fs::File::create(&firings_path).with_context(|| format!("creating {}", firings_path.display()))?);
     let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>> = Default::default();
     let mut n_firings = 0u64;
