@@ -8,6 +8,7 @@
 //! - `erase`: erasure from disk (grep of raw files), suppression, receipts.
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
 //! - `replay`: deterministic firings; counts on the real datasets against an independent count.
+//! - `live`: the live engine in `glint serve`: firings as time passes, `/v1/decide`, restarts.
 //! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
 //! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary).
 
@@ -22,4 +23,5 @@ mod import;
 mod replay;
 mod tidy;
 mod ingest;
+mod live;
 mod util;

@@ -563,6 +563,24 @@ impl Engine {
         self.timers.len()
     }
 
+    /// Moments pending for a shopper (by any of their ids): name and due time, soonest first.
+    pub fn pending_for(&self, id: &str) -> Vec<(&str, i64)> {
+        let Some(state) = self.shoppers.get(self.canonical(id)) else { return Vec::new() };
+        let mut out: Vec<(&str, i64)> = state.armed.iter().enumerate().filter_map(|(m, k)| k.map(|(due, _)| (self.config.moments[m].name.as_str(), due))).collect();
+        out.sort_by_key(|(_, due)| *due);
+        out
+    }
+
+    /// The canonical id a shopper id resolves to (after identify and alias merges).
+    pub fn canonical_id<'a>(&'a self, id: &'a str) -> &'a str {
+        self.canonical(id)
+    }
+
+    /// The taxonomy in use.
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
     /// The profile of a shopper (by any of their ids).
     pub fn profile(&self, id: &str) -> Option<&Profile> {
         self.shoppers.get(self.canonical(id)).map(|s| &s.profile)
@@ -656,9 +674,10 @@ impl Engine {
                 if let Some(old) = state.armed[m].take() {
                     self.timers.remove(&old);
                 }
-                let key = (due, self.timer_seq);
+                // Replay never arms in the past; live, a slightly late event can, and its timer
+                // then fires at the next advance.
+                let key = (due.max(self.now_ms), self.timer_seq);
                 self.timer_seq += 1;
-                assert!(due >= self.now_ms, "a timer is never armed in the past");
                 self.timers.insert(key, Timer { moment: m, shopper: id.clone(), stamp });
                 state.armed[m] = Some(key);
             }

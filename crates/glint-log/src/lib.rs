@@ -471,7 +471,7 @@ impl Log {
     ///
     /// # Errors
     /// On I/O errors; a failed write poisons the log.
-    pub fn append(&mut self, events: impl IntoIterator<Item = Event>) -> Result<AppendOutcome, Error> {
+    pub fn append<E: std::borrow::Borrow<Event>>(&mut self, events: impl IntoIterator<Item = E>) -> Result<AppendOutcome, Error> {
         self.ensure_writable()?;
         self.install_sealed(false)?;
         if self.active.is_none() {
@@ -483,7 +483,8 @@ impl Log {
         let mut buf = Vec::with_capacity(64 * 1024);
         let Some(mut active) = self.active.take() else { unreachable!("created above") };
         for e in events {
-            if self.event_suppressed(&e) {
+            let e = e.borrow();
+            if self.event_suppressed(e) {
                 out.statuses.push(AppendStatus::Suppressed);
                 out.suppressed += 1;
                 continue;
@@ -495,7 +496,7 @@ impl Log {
             }
             let seq = self.next_seq;
             self.next_seq += 1;
-            active.encode_into(seq, &e, &mut buf);
+            active.encode_into(seq, e, &mut buf);
             out.statuses.push(AppendStatus::Stored(seq));
             out.stored += 1;
         }

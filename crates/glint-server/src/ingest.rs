@@ -15,6 +15,7 @@ use glint_event::Event;
 use glint_log::{AppendOutcome, Erasure, Log, LogSummary, Retention};
 use tokio::sync::oneshot;
 
+use crate::live::Live;
 use crate::metrics::Metrics;
 
 /// Why the writer could not take or store a batch.
@@ -50,12 +51,12 @@ impl std::fmt::Debug for Job {
 }
 
 impl Ingest {
-    pub(crate) fn start(log: Log, queue_depth: usize, metrics: Arc<Metrics>) -> Ingest {
+    pub(crate) fn start(log: Log, queue_depth: usize, metrics: Arc<Metrics>, live: Option<Live>) -> Ingest {
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let m = metrics.clone();
         std::thread::Builder::new()
             .name("glint-log-writer".into())
-            .spawn(move || writer(log, rx, &m))
+            .spawn(move || writer(log, rx, &m, live.as_ref()))
             .map(|_| ())
             .unwrap_or_else(|e| panic!("cannot start the log writer thread: {e}"));
         Ingest { tx, metrics }
@@ -120,7 +121,7 @@ impl Ingest {
 }
 
 /// The writer loop: take one job, drain every job already waiting, append, fsync once, answer.
-fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics) {
+fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics, live: Option<&Live>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -131,11 +132,15 @@ fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics) {
             match job {
                 Job::Append(events, reply) => {
                     metrics.queue_depth.dec();
-                    let r = log.append(events).map_err(|e| e.to_string());
+                    let r = log.append(&events).map_err(|e| e.to_string());
+                    let mut stored = Vec::new();
                     if let Ok(out) = &r {
                         metrics.bytes_written.inc_by(out.bytes);
+                        if live.is_some() {
+                            stored = events.into_iter().zip(&out.statuses).filter(|(_, s)| matches!(s, glint_log::AppendStatus::Stored(_))).map(|(e, _)| e).collect();
+                        }
                     }
-                    pending.push((r, reply));
+                    pending.push((r, reply, stored));
                 }
                 Job::Erase(shopper, reply) => {
                     let _ = reply.send(log.erase(&shopper).map_err(|e| e.to_string()));
@@ -155,11 +160,15 @@ fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics) {
         let synced = log.sync().map_err(|e| e.to_string());
         metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
         metrics.commit_requests.observe(pending.len() as f64);
-        for (r, reply) in pending {
+        for (r, reply, stored) in pending {
             let answer = match (&synced, r) {
                 (Ok(()), r) => r,
                 (Err(e), _) => Err(e.clone()),
             };
+            // Only durable events reach the engine.
+            if let (Some(live), Ok(_), false) = (live, &answer, stored.is_empty()) {
+                live.events(stored);
+            }
             // The requester may have gone away (client disconnected): nothing to tell.
             let _ = reply.send(answer);
         }

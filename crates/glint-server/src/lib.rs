@@ -12,6 +12,7 @@
 
 mod body;
 mod ingest;
+mod live;
 mod metrics;
 mod reply;
 mod routes;
@@ -23,6 +24,7 @@ use glint_event::{Taxonomy, limits};
 use glint_log::Log;
 
 pub use ingest::{Ingest, IngestError};
+pub use live::{LiveConfig, firing_json};
 pub use routes::OPENAPI;
 
 /// How the server is set up.
@@ -64,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) admin_key: Option<String>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) request_bytes_max: usize,
+    pub(crate) live: Option<live::Live>,
 }
 
 /// A configured server: the log writer is running; call [`Server::router`] to serve HTTP.
@@ -76,9 +79,28 @@ impl Server {
     /// Start the log writer for `log` with `config`; limits above the built-in bounds are
     /// lowered to them.
     pub fn new(log: Log, config: ServerConfig) -> Server {
+        Self::build(log, config, None)
+    }
+
+    /// Start the log writer and the live engine: the engine first replays the log, then
+    /// follows every durable batch; its firings go to the data directory's firing log, and
+    /// `GET /v1/decide/{user}` answers from it.
+    ///
+    /// # Errors
+    /// When the log cannot be read back or the firing log cannot be opened.
+    pub fn with_live(log: Log, config: ServerConfig, live: LiveConfig) -> std::io::Result<Server> {
+        let mut history = Vec::new();
+        for e in log.scan(..).map_err(std::io::Error::other)? {
+            history.push(e.map_err(std::io::Error::other)?);
+        }
+        let live = live::Live::start(log.dir(), live, config.taxonomy.clone(), history.into_iter())?;
+        Ok(Self::build(log, config, Some(live)))
+    }
+
+    fn build(log: Log, config: ServerConfig, live: Option<live::Live>) -> Server {
         let metrics = Arc::new(metrics::Metrics::new());
         let queue_depth = config.queue_depth.clamp(1, limits::INGEST_QUEUE_DEPTH_MAX);
-        let ingest = Ingest::start(log, queue_depth, metrics.clone());
+        let ingest = Ingest::start(log, queue_depth, metrics.clone(), live.clone());
         let mut decode = config.decode;
         decode.event_bytes_max = decode.event_bytes_max.min(limits::EVENT_BYTES_MAX);
         let inner = Inner {
@@ -88,6 +110,7 @@ impl Server {
             admin_key: config.admin_key,
             metrics,
             request_bytes_max: config.request_bytes_max.min(limits::REQUEST_BYTES_MAX),
+            live,
         };
         Server { inner: Arc::new(inner) }
     }

@@ -65,6 +65,7 @@ pub(crate) fn router(state: AppState) -> Router {
     }
     r.route("/v1/users/{id}", delete(erase))
         .route("/v1/projects/{key}/settings", get(segment_settings))
+        .route("/v1/decide/{user}", get(decide))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -257,6 +258,23 @@ async fn erase(State(st): State<AppState>, Path(id): Path<String>, headers: Head
         }))
         .into_response(),
         Err(e) => Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "id".into(), error: e.to_string(), rejected: Vec::new() }.into_response(),
+    }
+}
+
+/// What to do for a shopper now: intent score, stage and reasons, cart, pending moments and the
+/// suggested nudge, from the live engine's state (write key).
+async fn decide(State(st): State<AppState>, Path(user): Path<String>, headers: HeaderMap) -> Response {
+    match body::auth_key(&headers) {
+        Some(k) if st.write_keys.contains(&k) => {}
+        Some(_) => return Refusal::unauthorized("writeKey", "unknown write key").into_response(),
+        None => return Refusal::unauthorized("writeKey", "missing write key: send it as HTTP Basic user or Bearer").into_response(),
+    }
+    let Some(live) = &st.live else {
+        return Refusal { status: StatusCode::NOT_FOUND, reason: "unavailable", field: "user".into(), error: "the live engine is off in this server".into(), rejected: Vec::new() }.into_response();
+    };
+    match live.decide(user).await {
+        Some(v) => axum::Json(v).into_response(),
+        None => Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "user".into(), error: "the engine is busy; retry".into(), rejected: Vec::new() }.into_response(),
     }
 }
 

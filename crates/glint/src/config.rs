@@ -26,11 +26,12 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSection {
     pub seed: u64,
+    pub allowed_lateness: String,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
-        EngineSection { seed: glint_engine::EngineConfig::default().seed }
+        EngineSection { seed: glint_engine::EngineConfig::default().seed, allowed_lateness: "5m".into() }
     }
 }
 
@@ -142,6 +143,7 @@ impl Config {
     fn validate(&self, name: &str) -> Result<()> {
         parse_duration_ms(&self.ingest.max_future).with_context(|| format!("{name}: [ingest] max_future"))?;
         parse_duration_ms(&self.retention.max_age).with_context(|| format!("{name}: [retention] max_age"))?;
+        parse_duration_ms(&self.engine.allowed_lateness).with_context(|| format!("{name}: [engine] allowed_lateness"))?;
         if self.ingest.event_bytes_max > glint_event::limits::EVENT_BYTES_MAX {
             bail!("{name}: [ingest] event_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::EVENT_BYTES_MAX);
         }
@@ -184,6 +186,10 @@ impl Config {
     }
 
     /// Log options for batch commands (import, simulate): sealing at full speed.
+    pub fn live_config(&self) -> Result<glint_server::LiveConfig> {
+        Ok(glint_server::LiveConfig { engine: self.engine_config()?, lateness_ms: parse_duration_ms(&self.engine.allowed_lateness)? })
+    }
+
     pub fn log_options(&self) -> glint_log::LogOptions {
         glint_log::LogOptions { segment_bytes_max: self.log.segment_bytes_max, seal_cpu_share: 1.0 }
     }
@@ -239,6 +245,7 @@ mod tests {
         assert_eq!(shipped.log.serve_seal_cpu_share, d.log.serve_seal_cpu_share);
         assert_eq!(shipped.retention.max_age, d.retention.max_age);
         assert_eq!(shipped.engine.seed, d.engine.seed);
+        assert_eq!(shipped.engine.allowed_lateness, d.engine.allowed_lateness);
         assert_eq!(shipped.consent.default_import, d.consent.default_import);
         assert_eq!(shipped.consent.default_live_marketing, d.consent.default_live_marketing);
         assert_eq!(shipped.consent.default_live_personalization, d.consent.default_live_personalization);

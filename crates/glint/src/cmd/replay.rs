@@ -31,26 +31,7 @@ pub struct Args {
     pub config: ConfigArg,
 }
 
-/// A firing as one line of the firing log. Keys sort, so the bytes are deterministic.
-pub fn firing_json(f: &Firing) -> Value {
-    let values: Map<String, Value> = f.receipt.values.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
-    let reasons: Vec<Value> = f.receipt.reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect();
-    json!({
-        "fire_id": f.fire_id,
-        "moment": f.moment,
-        "user": f.user,
-        "at": format_rfc3339_ms(f.at_ms),
-        "group": f.group.as_str(),
-        "outcome": f.outcome.as_str(),
-        "receipt": {
-            "trigger_event_ids": f.receipt.trigger_event_ids,
-            "values": values,
-            "intent": {"p": f.receipt.intent, "reasons": reasons},
-            "consent": {"purpose": f.receipt.consent_purpose, "granted": f.receipt.consent_granted},
-            "rule_version": f.receipt.rule_version,
-        },
-    })
-}
+pub use glint_server::firing_json;
 
 /// Per-moment totals for the backtest.
 #[derive(Default)]

@@ -50,9 +50,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         queue_depth: cfg.ingest.queue_depth,
     };
     let max_age_ms = parse_duration_ms(&cfg.retention.max_age)?;
+    let live_cfg = cfg.live_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let server = glint_server::Server::new(log, server_cfg);
+        // The live engine replays the log first, then follows ingestion.
+        let server = glint_server::Server::with_live(log, server_cfg, live_cfg).context("starting the live engine")?;
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         if max_age_ms > 0 {
