@@ -494,6 +494,23 @@ struct Timer {
     stamp: i64,
 }
 
+/// Pending timers by (due time, arming order): fired in that order, deterministically.
+#[derive(Debug, Default)]
+struct Timers {
+    by_due: BTreeMap<(i64, u64), Timer>,
+    next_seq: u64,
+}
+
+impl Timers {
+    /// Arm `timer` at `due`; returns its key (to cancel it or to recognise it when it fires).
+    fn arm(&mut self, due: i64, timer: Timer) -> (i64, u64) {
+        let key = (due, self.next_seq);
+        self.next_seq += 1;
+        self.by_due.insert(key, timer);
+        key
+    }
+}
+
 #[derive(Debug, Default)]
 struct ShopperState {
     profile: Profile,
@@ -501,6 +518,12 @@ struct ShopperState {
     last_counted: Vec<Option<i64>>,
     /// Per moment: the key of its armed timer, if any.
     armed: Vec<Option<(i64, u64)>>,
+}
+
+impl ShopperState {
+    fn new(n_moments: usize) -> ShopperState {
+        ShopperState { profile: Profile::default(), last_counted: vec![None; n_moments], armed: vec![None; n_moments] }
+    }
 }
 
 /// The engine: every shopper's state and the pending timers.
@@ -517,9 +540,7 @@ pub struct Engine {
     recent_orders: HashMap<String, std::collections::VecDeque<i64>, foldhash::fast::FixedState>,
     /// Per moment: the key of its armed calendar timer (calendar timers have no shopper).
     calendar_armed: Vec<Option<(i64, u64)>>,
-    /// Pending timers by (due time, arming order): fired in that order, deterministically.
-    timers: BTreeMap<(i64, u64), Timer>,
-    timer_seq: u64,
+    timers: Timers,
     now_ms: i64,
 }
 
@@ -535,8 +556,7 @@ impl Engine {
             wishers: HashMap::default(),
             recent_orders: HashMap::default(),
             calendar_armed: Vec::new(),
-            timers: BTreeMap::new(),
-            timer_seq: 0,
+            timers: Timers::default(),
             now_ms: i64::MIN,
         };
         engine.calendar_armed = vec![None; n_moments];
@@ -560,7 +580,7 @@ impl Engine {
 
     /// Timers pending.
     pub fn pending_timers(&self) -> usize {
-        self.timers.len()
+        self.timers.by_due.len()
     }
 
     /// Moments pending for a shopper (by any of their ids): name and due time, soonest first.
@@ -601,11 +621,11 @@ impl Engine {
     /// Move event time to `t` (never backwards), firing every timer due at or before it.
     pub fn advance_to(&mut self, t: i64) -> Vec<Firing> {
         let mut out = Vec::new();
-        while let Some((&(due, seq), _)) = self.timers.first_key_value() {
+        while let Some((&(due, seq), _)) = self.timers.by_due.first_key_value() {
             if due > t {
                 break;
             }
-            let Some(timer) = self.timers.remove(&(due, seq)) else { break };
+            let Some(timer) = self.timers.by_due.remove(&(due, seq)) else { break };
             self.now_ms = self.now_ms.max(due);
             out.extend(self.fire(due, (due, seq), timer));
         }
@@ -624,11 +644,7 @@ impl Engine {
         }
         let Some(id) = self.identify(e) else { return out };
         let n_moments = self.config.moments.len();
-        let state = self.shoppers.entry(id.clone()).or_insert_with(|| ShopperState {
-            profile: Profile::default(),
-            last_counted: vec![None; n_moments],
-            armed: vec![None; n_moments],
-        });
+        let state = self.shoppers.entry(id.clone()).or_insert_with(|| ShopperState::new(n_moments));
         let before: Vec<f64> = self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }).collect();
         let orders_before = state.profile.orders;
         state.profile.apply(e);
@@ -672,14 +688,11 @@ impl Engine {
             };
             if let Some((due, stamp)) = arm_at {
                 if let Some(old) = state.armed[m].take() {
-                    self.timers.remove(&old);
+                    self.timers.by_due.remove(&old);
                 }
                 // Replay never arms in the past; live, a slightly late event can, and its timer
                 // then fires at the next advance.
-                let key = (due.max(self.now_ms), self.timer_seq);
-                self.timer_seq += 1;
-                self.timers.insert(key, Timer { moment: m, shopper: id.clone(), stamp });
-                state.armed[m] = Some(key);
+                state.armed[m] = Some(self.timers.arm(due.max(self.now_ms), Timer { moment: m, shopper: id.clone(), stamp }));
             }
         }
         // Moments that qualify at the event itself, in the order they are configured.
@@ -777,11 +790,7 @@ impl Engine {
     /// Fold an absorbed shopper into `into`: profile, caps, and their pending timers.
     fn merge(&mut self, into: &str, absorbed: ShopperState) {
         let n_moments = self.config.moments.len();
-        let target = self.shoppers.entry(into.to_string()).or_insert_with(|| ShopperState {
-            profile: Profile::default(),
-            last_counted: vec![None; n_moments],
-            armed: vec![None; n_moments],
-        });
+        let target = self.shoppers.entry(into.to_string()).or_insert_with(|| ShopperState::new(n_moments));
         target.profile.absorb(absorbed.profile);
         for m in 0..n_moments {
             target.last_counted[m] = match (target.last_counted[m], absorbed.last_counted[m]) {
@@ -790,12 +799,12 @@ impl Engine {
             };
             if let Some(key) = absorbed.armed[m] {
                 if target.armed[m].is_none() {
-                    if let Some(t) = self.timers.get_mut(&key) {
+                    if let Some(t) = self.timers.by_due.get_mut(&key) {
                         t.shopper = into.to_string();
                     }
                     target.armed[m] = Some(key);
                 } else {
-                    self.timers.remove(&key);
+                    self.timers.by_due.remove(&key);
                 }
             }
         }
@@ -811,10 +820,7 @@ impl Engine {
                 && let Some(due) = next_calendar_due(month, day, hour, lead_ms, t)
             {
                 {
-                    let key = (due, self.timer_seq);
-                    self.timer_seq += 1;
-                    self.timers.insert(key, Timer { moment: m, shopper: String::new(), stamp: due });
-                    self.calendar_armed[m] = Some(key);
+                    self.calendar_armed[m] = Some(self.timers.arm(due, Timer { moment: m, shopper: String::new(), stamp: due }));
                 }
             }
         }
@@ -831,10 +837,7 @@ impl Engine {
             let hours = (lead_ms / HOUR_MS) as f64;
             let out = holders.into_iter().filter_map(|(id, value)| self.decide(timer.moment, &id, due, vec![("cart.value", value), ("hours_to_cutoff", hours)], Vec::new())).collect();
             if let Some(next) = next_calendar_due(month, day, hour, lead_ms, due) {
-                let key = (next, self.timer_seq);
-                self.timer_seq += 1;
-                self.timers.insert(key, Timer { moment: timer.moment, shopper: String::new(), stamp: next });
-                self.calendar_armed[timer.moment] = Some(key);
+                self.calendar_armed[timer.moment] = Some(self.timers.arm(next, Timer { moment: timer.moment, shopper: String::new(), stamp: next }));
             }
             return out;
         }
@@ -859,10 +862,7 @@ impl Engine {
                 let values = vec![("days_ahead", offset_days as f64)];
                 let firing = self.decide(timer.moment, &timer.shopper, due, values, Vec::new());
                 if let (Some(next), Some(state)) = (next, self.shoppers.get_mut(&timer.shopper)) {
-                    let key = (next, self.timer_seq);
-                    self.timer_seq += 1;
-                    self.timers.insert(key, Timer { moment: timer.moment, shopper: timer.shopper.clone(), stamp: next });
-                    state.armed[timer.moment] = Some(key);
+                    state.armed[timer.moment] = Some(self.timers.arm(next, Timer { moment: timer.moment, shopper: timer.shopper.clone(), stamp: next }));
                 }
                 return firing;
             }
