@@ -99,29 +99,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut firings_out = std::io::BufWriter::new(std::fs::File::create(&firings_path).with_context(|| format!("creating {}", firings_path.display()))?);
     let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>> = Default::default();
     let mut n_firings = 0u64;
-    let mut record = |f: glint_engine::Firing, out: &mut std::io::BufWriter<std::fs::File>| -> Result<()> {
-        serde_json::to_writer(&mut *out, &super::replay::firing_json(&f))?;
-        std::io::Write::write_all(out, b"\n")?;
+    let mut b = StatsBuilder::default();
+    super::replay::drive(&log, &mut engine, &mut firings_out, |e, _| b.add(e), |f| {
         *by_moment.entry(f.moment.clone()).or_default().entry(f.outcome.as_str()).or_insert(0) += 1;
         n_firings += 1;
-        Ok(())
-    };
-    let mut b = StatsBuilder::default();
-    let mut last_time = None;
-    for e in log.scan(..)? {
-        let e = e?;
-        b.add(&e);
-        last_time = Some(e.time_ms);
-        for f in engine.apply(&e) {
-            record(f, &mut firings_out)?;
-        }
-    }
-    if let Some(t) = last_time {
-        for f in engine.advance_to(t) {
-            record(f, &mut firings_out)?;
-        }
-    }
-    std::io::Write::flush(&mut firings_out)?;
+    })?;
     let s = b.finish();
     let mut lat = report.latencies_us.clone();
     lat.sort_unstable();

@@ -33,6 +33,43 @@ pub struct Args {
 
 pub use glint_server::firing_json;
 
+/// Run `engine` over the whole log in event time, writing each firing as one JSON line to
+/// `out`. `on_event` sees every event and `on_firing` every firing. The end of the data is the
+/// end of time: a timer due exactly at the last event fires, later ones do not. Returns the
+/// number of events.
+pub fn drive(
+    log: &glint_log::Log,
+    engine: &mut Engine,
+    out: &mut impl Write,
+    mut on_event: impl FnMut(&glint_event::Event, u64),
+    mut on_firing: impl FnMut(&Firing),
+) -> Result<u64> {
+    let mut record = |f: Firing, out: &mut dyn Write| -> Result<()> {
+        serde_json::to_writer(&mut *out, &firing_json(&f))?;
+        out.write_all(b"\n")?;
+        on_firing(&f);
+        Ok(())
+    };
+    let mut n_events = 0u64;
+    let mut last_time = None;
+    for e in log.scan(..)? {
+        let e = e.context("reading the log")?;
+        last_time = Some(e.time_ms);
+        n_events += 1;
+        on_event(&e, n_events);
+        for f in engine.apply(&e) {
+            record(f, out)?;
+        }
+    }
+    if let Some(t) = last_time {
+        for f in engine.advance_to(t) {
+            record(f, out)?;
+        }
+    }
+    out.flush()?;
+    Ok(n_events)
+}
+
 /// Per-moment totals for the backtest.
 #[derive(Default)]
 struct MomentTotals {
@@ -50,12 +87,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut totals: BTreeMap<String, MomentTotals> = BTreeMap::new();
     let mut by_hour: HashMap<(String, i64), BTreeSet<String>> = HashMap::new();
     let mut n_firings = 0u64;
-    let mut n_events = 0u64;
-    let mut last_time = None;
     let bar = spinner("replaying");
-    let mut record = |f: Firing, w: &mut BufWriter<File>| -> Result<()> {
-        serde_json::to_writer(&mut *w, &firing_json(&f))?;
-        w.write_all(b"\n")?;
+    let on_event = |_: &glint_event::Event, n: u64| {
+        if n.is_multiple_of(1_000_000) {
+            bar.set_message(format!("replaying: {} events", thousands(n)));
+        }
+    };
+    let on_firing = |f: &Firing| {
         n_firings += 1;
         let t = totals.entry(f.moment.clone()).or_default();
         *t.per_day.entry(format_rfc3339_ms(f.at_ms)[..10].to_string()).or_insert(0) += 1;
@@ -63,26 +101,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if matches!(f.outcome, glint_engine::Outcome::Sent) {
             t.reached.insert(f.user.clone());
         }
-        by_hour.entry((f.user, f.at_ms.div_euclid(3_600_000))).or_default().insert(f.moment);
-        Ok(())
+        by_hour.entry((f.user.clone(), f.at_ms.div_euclid(3_600_000))).or_default().insert(f.moment.clone());
     };
-    for e in log.scan(..)? {
-        let e = e.context("reading the log")?;
-        last_time = Some(e.time_ms);
-        for f in engine.apply(&e) {
-            record(f, &mut w)?;
-        }
-        n_events += 1;
-        if n_events.is_multiple_of(1_000_000) {
-            bar.set_message(format!("replaying: {} events", thousands(n_events)));
-        }
-    }
-    // The end of the data is the end of time: a timer due exactly then fires, later ones not.
-    if let Some(t) = last_time {
-        for f in engine.advance_to(t) {
-            record(f, &mut w)?;
-        }
-    }
+    let n_events = drive(&log, &mut engine, &mut w, on_event, on_firing)?;
     w.flush()?;
     drop(w);
     std::fs::rename(&tmp, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
