@@ -89,11 +89,13 @@ impl Server {
     /// # Errors
     /// When the log cannot be read back or the firing log cannot be opened.
     pub fn with_live(log: Log, config: ServerConfig, live: LiveConfig) -> std::io::Result<Server> {
-        let mut history = Vec::new();
-        for e in log.scan(..).map_err(std::io::Error::other)? {
-            history.push(e.map_err(std::io::Error::other)?);
+        // Stream the log into the engine (never all of it in memory); stop at the first error.
+        let mut failure = None;
+        let history = log.scan(..).map_err(std::io::Error::other)?.map_while(|r| r.map_err(|e| failure = Some(e)).ok());
+        let live = live::Live::start(log.dir(), live, config.taxonomy.clone(), history)?;
+        if let Some(e) = failure {
+            return Err(std::io::Error::other(e));
         }
-        let live = live::Live::start(log.dir(), live, config.taxonomy.clone(), history.into_iter())?;
         Ok(Self::build(log, config, Some(live)))
     }
 
