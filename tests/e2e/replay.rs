@@ -189,7 +189,8 @@ fn replay_is_deterministic_and_writes_complete_firings() {
         }
         assert!(f["at"].as_str().is_some_and(|t| t.ends_with('Z')));
         assert!(["treatment", "holdout"].contains(&f["group"].as_str().unwrap_or("")));
-        assert_eq!(f["receipt"]["rule_version"], 1);
+        let version = f["receipt"]["rule_version"].as_str().unwrap_or("");
+        assert!(version.len() == 8 && version.bytes().all(|c| c.is_ascii_hexdigit()), "rule version {version:?}");
     }
     let ids: std::collections::HashSet<&str> = a.iter().filter_map(|f| f["fire_id"].as_str()).collect();
     assert_eq!(ids.len(), a.len(), "fire ids never repeat");

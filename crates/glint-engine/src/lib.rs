@@ -22,18 +22,23 @@
 //! Architecture invariant: output is a pure function of (configuration, events in order): no
 //! wall clock, no I/O, no unseeded randomness — so replay gives the same firings byte for byte.
 //! Engine types are not `Serialize`; the binary renders firings.
+//!
+//! Moments are data ([`MomentSpec`], read from `moments.toml` by [`Rules::parse`]); the
+//! engine knows a fixed set of trigger kinds and evaluates each moment's CEL
+//! [`Condition`] only when its trigger qualifies, so conditions never cost per event.
 
+mod condition;
 pub mod holdout;
+mod moments;
 mod profile;
 
 use std::collections::{BTreeMap, HashMap};
 
 use glint_event::{Builtin, Event, Signal, Taxonomy};
 
+pub use condition::{Condition, ConditionError, Fact};
+pub use moments::{DEFAULT_MOMENTS_TOML, RuleError, Rules};
 pub use profile::{CartLine, Profile, SESSION_GAP_MS, Session};
-
-/// Version of the built-in moment rules; recorded in every receipt.
-pub const RULES_VERSION: u32 = 1;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -64,41 +69,49 @@ pub struct EngineConfig {
     pub consent: ConsentDefaults,
     /// The moments to recognise.
     pub moments: Vec<MomentSpec>,
+    /// The contact budget across moments.
+    pub budget: Option<Budget>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { seed: 0x611e7, consent: ConsentDefaults::default(), moments: MomentSpec::defaults() }
+        let rules = Rules::defaults();
+        EngineConfig { seed: 0x611e7, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget }
     }
 }
 
-/// How a moment is recognised.
+/// The intent stage of a score: `curiosity` below 0.3, `consideration` below 0.7, else
+/// `readiness` (thresholds of the taxonomy score until a trained model sets its own).
+pub fn intent_stage(p: f64) -> &'static str {
+    if p < 0.3 {
+        "curiosity"
+    } else if p < 0.7 {
+        "consideration"
+    } else {
+        "readiness"
+    }
+}
+
+/// How a moment is recognised (the `trigger` of `moments.toml`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Trigger {
-    /// A non-empty cart with no cart activity (add, remove, checkout, order) for `idle_ms`.
-    CartIdle {
-        /// Inactivity before the moment qualifies.
-        idle_ms: i64,
-    },
-    /// A session with at least `min_views` product views and no add to cart, `wait_ms` after
-    /// its first product view.
-    BrowseWithoutAdd {
-        /// Product views needed.
-        min_views: u32,
-        /// Wait after the session's first product view.
-        wait_ms: i64,
-    },
-    /// At the event: one of `signals`. A rating filter applies to events that carry a rating;
-    /// `min_orders` counts orders before the event.
-    OnSignal {
+    /// At each event of one of `signals`.
+    Signal {
         /// Signals that qualify.
-        signals: Vec<Builtin>,
-        /// Only ratings at most this (bad reviews).
-        rating_at_most: Option<f64>,
-        /// Only ratings at least this (happy reviews).
-        rating_at_least: Option<f64>,
-        /// Orders the shopper must have completed before.
-        min_orders: u32,
+        signals: Vec<Signal>,
+    },
+    /// An absence window: `wait_ms` after an `after` event with no further `after` event
+    /// (each restarts the wait) and no `unless` event (which cancels it). With `per_session`,
+    /// only the session's first `after` event starts the wait.
+    Absence {
+        /// The wait.
+        wait_ms: i64,
+        /// Signals that start (and restart) the wait.
+        after: Vec<Signal>,
+        /// Signals that cancel it.
+        unless: Vec<Signal>,
+        /// One wait per session, from its first `after` event.
+        per_session: bool,
     },
     /// At the event that lifts a lifetime metric from below `threshold` to at least it.
     Crossing {
@@ -110,13 +123,17 @@ pub enum Trigger {
     /// At a `product_back_in_stock` event, for every shopper who wished for or asked about
     /// that product.
     BackInStock,
-    /// When a shopper views a product that shoppers bought at least `min_orders` times in the
-    /// last `window_ms` (a windowed count across all shoppers).
+    /// At an `on` event for a product that had at least `at_least` `counted` events across
+    /// all shoppers in the `window_ms` before (a live windowed count).
     Popular {
-        /// Orders of the product needed in the window.
-        min_orders: usize,
+        /// The shopper's event that qualifies.
+        on: Signal,
+        /// The signal counted per product across shoppers.
+        counted: Signal,
         /// The window.
         window_ms: i64,
+        /// Count needed.
+        at_least: usize,
     },
     /// `offset_days` before a date of the profile, at `hour` in the shopper's time zone
     /// (UTC when unknown). Birthdays recur yearly; a renewal date happens once.
@@ -216,169 +233,90 @@ impl Metric {
         }
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            Metric::Revenue => "lifetime.revenue",
-            Metric::Orders => "lifetime.orders",
-            Metric::Points => "points",
-        }
-    }
 }
 
-/// One moment: how it is recognised, and the rules for acting on it.
+/// One moment: how it is recognised, and the rules for acting on it (see `moments.toml`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MomentSpec {
     /// Its name, as in firings.
     pub name: String,
+    /// What it is for, in a sentence.
+    pub description: String,
     /// How it is recognised.
     pub trigger: Trigger,
-    /// At most one `sent` or `holdout` firing per shopper in this window.
+    /// What must hold when the trigger qualifies.
+    pub condition: Option<Condition>,
+    /// At most `cap_count` `sent` or `holdout` firings per shopper (or correlation key) in
+    /// `cap_ms`; no cap when `cap_ms` is `None`.
+    pub cap_count: u32,
+    /// The cap's window.
     pub cap_ms: Option<i64>,
     /// Share held out, in basis points (1,000 = 10 %).
     pub holdout_bp: u32,
     /// The consent purpose acting on it needs.
     pub consent_purpose: String,
+    /// Higher is decided first when qualifications coincide.
+    pub priority: i32,
+    /// Whether it spends the contact budget.
+    pub budgeted: bool,
+    /// Quiet hours in the shopper's time zone.
+    pub quiet_hours: Option<QuietHours>,
+    /// What the cap is counted per, besides the shopper.
+    pub correlate: Option<Correlation>,
     /// Signals that count as the KPI's conversion.
-    pub kpi_signals: Vec<Builtin>,
+    pub kpi_signals: Vec<Signal>,
     /// Window after the firing in which a conversion counts.
     pub kpi_window_ms: i64,
+    /// What a `sent` firing does.
+    pub action: Action,
+    /// A hash of the moment's definition: receipts name the rule version that decided.
+    pub version: String,
 }
 
-impl MomentSpec {
-    /// The built-in moments so far: `cart_wobble` and `browse_drift` (timers, with the exact
-    /// semantics of the issue), `back_in_stock` (inventory matched to wishes), `vip_tier` and
-    /// `reward_unlock` (threshold crossings), `service_recovery`, `apology` and
-    /// `referral_nudge` (at the event).
-    pub fn defaults() -> Vec<MomentSpec> {
-        vec![
-            MomentSpec {
-                name: "cart_wobble".into(),
-                trigger: Trigger::CartIdle { idle_ms: 30 * MINUTE_MS },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::CartViewed, Builtin::CheckoutStarted, Builtin::OrderCompleted],
-                kpi_window_ms: 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "browse_drift".into(),
-                trigger: Trigger::BrowseWithoutAdd { min_views: 5, wait_ms: 30 * MINUTE_MS },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::ProductAdded],
-                kpi_window_ms: 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "back_in_stock".into(),
-                trigger: Trigger::BackInStock,
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::ProductAdded, Builtin::OrderCompleted],
-                kpi_window_ms: 72 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "vip_tier".into(),
-                trigger: Trigger::Crossing { metric: Metric::Revenue, threshold: 500.0 },
-                cap_ms: None,
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 30 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "reward_unlock".into(),
-                trigger: Trigger::Crossing { metric: Metric::Points, threshold: 1_000.0 },
-                cap_ms: None,
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::CouponApplied, Builtin::OrderCompleted],
-                kpi_window_ms: 14 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "social_proof".into(),
-                trigger: Trigger::Popular { min_orders: 3, window_ms: HOUR_MS },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "personalization".into(),
-                kpi_signals: vec![Builtin::ProductAdded],
-                kpi_window_ms: HOUR_MS,
-            },
-            MomentSpec {
-                name: "birthday".into(),
-                trigger: Trigger::ProfileDate { field: DateField::Birthday, offset_days: 0, hour: 9 },
-                cap_ms: None,
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 7 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "subscription_renewal".into(),
-                trigger: Trigger::ProfileDate { field: DateField::Renewal, offset_days: 3, hour: 9 },
-                cap_ms: None,
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 7 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "holiday_cutoff".into(),
-                // Christmas shipping cutoff, 18 December 12:00 UTC; the nudge goes 48 hours before.
-                trigger: Trigger::Calendar { month: 12, day: 18, hour: 12, lead_ms: 48 * HOUR_MS },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 48 * HOUR_MS,
-            },
-            // Service moments answer the shopper's own problem: they need only the
-            // personalization purpose, not marketing consent.
-            MomentSpec {
-                name: "service_recovery".into(),
-                trigger: Trigger::OnSignal {
-                    signals: vec![Builtin::OrderDelayed, Builtin::OrderCancelled, Builtin::OrderRefunded],
-                    rating_at_most: None,
-                    rating_at_least: None,
-                    min_orders: 0,
-                },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "personalization".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 30 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "apology".into(),
-                trigger: Trigger::OnSignal {
-                    signals: vec![Builtin::ReviewSubmitted, Builtin::SupportTicketOpened],
-                    rating_at_most: Some(2.0),
-                    rating_at_least: None,
-                    min_orders: 0,
-                },
-                cap_ms: Some(24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "personalization".into(),
-                kpi_signals: vec![Builtin::OrderCompleted],
-                kpi_window_ms: 30 * 24 * HOUR_MS,
-            },
-            MomentSpec {
-                name: "referral_nudge".into(),
-                trigger: Trigger::OnSignal {
-                    signals: vec![Builtin::ReviewSubmitted],
-                    rating_at_most: None,
-                    rating_at_least: Some(4.0),
-                    min_orders: 1,
-                },
-                cap_ms: Some(7 * 24 * HOUR_MS),
-                holdout_bp: 1_000,
-                consent_purpose: "marketing".into(),
-                kpi_signals: vec![Builtin::AccountCreated, Builtin::OrderCompleted],
-                kpi_window_ms: 14 * 24 * HOUR_MS,
-            },
-        ]
-    }
+/// The contact budget: at most `max` `sent` or `holdout` firings per shopper in `window_ms`,
+/// across the moments that spend it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Firings allowed in the window.
+    pub max: u32,
+    /// The window.
+    pub window_ms: i64,
+}
+
+/// Quiet hours, in minutes after local midnight; `from > to` wraps past midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    /// Start (inclusive).
+    pub from_min: u16,
+    /// End (exclusive).
+    pub to_min: u16,
+    /// Defer to the end of the quiet hours, or drop.
+    pub defer: bool,
+}
+
+/// What a moment's cap is counted per, besides the shopper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correlation {
+    /// The trigger's product.
+    Product,
+    /// The cart (its `cart_id`, else its products).
+    Cart,
+    /// The trigger's order.
+    Order,
+}
+
+/// What a `sent` firing does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Nothing pushed: the nudge is shown on site through `GET /v1/decide/{user}`.
+    OnSite,
+    /// A signed webhook to a named endpoint of `glint.toml`.
+    Webhook {
+        /// The endpoint's name.
+        endpoint: String,
+        /// The body template; `None` sends the firing itself.
+        template: Option<serde_json::Value>,
+    },
 }
 
 /// Treatment or holdout.
@@ -440,18 +378,20 @@ impl Outcome {
 pub struct Receipt {
     /// Ids of the events that triggered it.
     pub trigger_event_ids: Vec<String>,
-    /// The values the rule looked at, by name.
-    pub values: Vec<(&'static str, f64)>,
-    /// Intent score at the firing and its top reasons (signal, contribution).
+    /// What the trigger measured and the values the condition read, by name.
+    pub values: Vec<(String, Fact)>,
+    /// Intent score at the firing.
     pub intent: f64,
     /// The top contributions to the intent score.
     pub reasons: Vec<(&'static str, f64)>,
-    /// The consent purpose checked, and what was found.
+    /// The consent purpose checked.
     pub consent_purpose: String,
     /// Whether consent was granted (stated or by default).
     pub consent_granted: bool,
-    /// Version of the rules.
-    pub rule_version: u32,
+    /// The correlation key the cap counted per, if the moment has one.
+    pub correlation: Option<String>,
+    /// Version of the moment's rule.
+    pub rule_version: String,
 }
 
 /// One recognised moment for one shopper at one event time.
@@ -471,6 +411,8 @@ pub struct Firing {
     pub outcome: Outcome,
     /// Why.
     pub receipt: Receipt,
+    /// For a `sent` firing of a webhook moment: the rendered body (`None`: send the firing).
+    pub payload: Option<serde_json::Value>,
 }
 
 /// The deterministic firing id: moment, shopper and time hashed.
@@ -484,14 +426,29 @@ pub fn fire_id(moment: &str, shopper: &str, at_ms: i64) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
 }
 
+/// A qualification waiting to be decided: trigger and condition held.
+#[derive(Clone, Debug, PartialEq)]
+struct Candidate {
+    moment: usize,
+    shopper: String,
+    at: i64,
+    values: Vec<(String, Fact)>,
+    trigger_ids: Vec<String>,
+    correlation: Option<String>,
+}
+
 /// A pending timer: which moment, for whom, and what it was armed for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Timer {
     moment: usize,
     shopper: String,
     /// The activity or session start it was armed for; a stale timer (the shopper moved on)
     /// finds its stamp no longer matches and does nothing.
     stamp: i64,
+    /// The event that armed it (per-activity absence windows), for the receipt.
+    trigger_id: Option<String>,
+    /// A qualification deferred by quiet hours, decided again when the timer fires.
+    deferred: Option<Box<Candidate>>,
 }
 
 /// Pending timers by (due time, arming order): fired in that order, deterministically.
@@ -511,20 +468,52 @@ impl Timers {
     }
 }
 
+/// A `sent` or `holdout` firing still inside a cap or budget window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counted {
+    moment: u16,
+    /// Hash of the correlation key (0 without one).
+    key: u64,
+    at: i64,
+}
+
+/// Per shopper. Kept small — most shoppers never fire and pay only for empty vectors.
 #[derive(Debug, Default)]
 struct ShopperState {
     profile: Profile,
-    /// Per moment: when the last `sent` or `holdout` firing was (for caps).
-    last_counted: Vec<Option<i64>>,
-    /// Per moment: the key of its armed timer, if any.
-    armed: Vec<Option<(i64, u64)>>,
+    /// Recent `sent` and `holdout` firings (for caps and the budget), oldest first.
+    counted: Vec<Counted>,
+    /// Armed timers: moment and timer key.
+    armed: Vec<(u16, (i64, u64))>,
 }
 
 impl ShopperState {
-    fn new(n_moments: usize) -> ShopperState {
-        ShopperState { profile: Profile::default(), last_counted: vec![None; n_moments], armed: vec![None; n_moments] }
+    fn armed(&self, m: usize) -> Option<(i64, u64)> {
+        self.armed.iter().find(|(am, _)| usize::from(*am) == m).map(|(_, k)| *k)
+    }
+
+    /// Replace moment `m`'s armed key; returns the old one.
+    fn set_armed(&mut self, m: usize, key: Option<(i64, u64)>) -> Option<(i64, u64)> {
+        let old = self.armed(m);
+        self.armed.retain(|(am, _)| usize::from(*am) != m);
+        if let Some(k) = key {
+            self.armed.push((m as u16, k));
+        }
+        old
     }
 }
+
+/// Counters of what the engine did besides firing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Conditions that failed to evaluate (counted as not met).
+    pub condition_errors: u64,
+    /// Qualifications whose condition was not met.
+    pub condition_false: u64,
+}
+
+/// Product → times of one signal across shoppers, oldest first (for `Popular` triggers).
+type RecentByProduct = HashMap<String, std::collections::VecDeque<i64>, foldhash::fast::FixedState>;
 
 /// The engine: every shopper's state and the pending timers.
 #[derive(Debug)]
@@ -536,31 +525,43 @@ pub struct Engine {
     aliases: HashMap<String, String, foldhash::fast::FixedState>,
     /// Product → shoppers who wished for it or asked about it (for back in stock).
     wishers: HashMap<String, std::collections::BTreeSet<String>, foldhash::fast::FixedState>,
-    /// Product → times it was ordered, oldest first, pruned to the longest `Popular` window.
-    recent_orders: HashMap<String, std::collections::VecDeque<i64>, foldhash::fast::FixedState>,
+    /// Per counted signal of a `Popular` trigger: product → times, oldest first.
+    recent: Vec<(Signal, RecentByProduct)>,
     /// Per moment: the key of its armed calendar timer (calendar timers have no shopper).
     calendar_armed: Vec<Option<(i64, u64)>>,
     timers: Timers,
     now_ms: i64,
+    /// The longest cap or budget window: older `Counted` entries can go.
+    counted_horizon_ms: i64,
+    stats: EngineStats,
 }
 
 impl Engine {
     /// An engine with no shoppers yet.
     pub fn new(config: EngineConfig, taxonomy: Taxonomy) -> Engine {
         let n_moments = config.moments.len();
-        let mut engine = Engine {
+        let mut recent = Vec::new();
+        for m in &config.moments {
+            if let Trigger::Popular { counted, .. } = &m.trigger
+                && !recent.iter().any(|(s, _)| s == counted)
+            {
+                recent.push((counted.clone(), HashMap::default()));
+            }
+        }
+        let counted_horizon_ms = config.moments.iter().filter_map(|m| m.cap_ms).chain(config.budget.map(|b| b.window_ms)).max().unwrap_or(0);
+        Engine {
             config,
             taxonomy,
             shoppers: HashMap::default(),
             aliases: HashMap::default(),
             wishers: HashMap::default(),
-            recent_orders: HashMap::default(),
-            calendar_armed: Vec::new(),
+            recent,
+            calendar_armed: vec![None; n_moments],
             timers: Timers::default(),
             now_ms: i64::MIN,
-        };
-        engine.calendar_armed = vec![None; n_moments];
-        engine
+            counted_horizon_ms,
+            stats: EngineStats::default(),
+        }
     }
 
     /// The moments in use.
@@ -583,10 +584,15 @@ impl Engine {
         self.timers.by_due.len()
     }
 
+    /// What the engine counted besides firings.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
     /// Moments pending for a shopper (by any of their ids): name and due time, soonest first.
     pub fn pending_for(&self, id: &str) -> Vec<(&str, i64)> {
         let Some(state) = self.shoppers.get(self.canonical(id)) else { return Vec::new() };
-        let mut out: Vec<(&str, i64)> = state.armed.iter().enumerate().filter_map(|(m, k)| k.map(|(due, _)| (self.config.moments[m].name.as_str(), due))).collect();
+        let mut out: Vec<(&str, i64)> = state.armed.iter().filter_map(|(m, (due, _))| Some((self.config.moments.get(usize::from(*m))?.name.as_str(), *due))).collect();
         out.sort_by_key(|(_, due)| *due);
         out
     }
@@ -619,66 +625,117 @@ impl Engine {
     }
 
     /// Move event time to `t` (never backwards), firing every timer due at or before it.
+    /// Timers due at the same instant are settled together, by priority.
     pub fn advance_to(&mut self, t: i64) -> Vec<Firing> {
         let mut out = Vec::new();
-        while let Some((&(due, seq), _)) = self.timers.by_due.first_key_value() {
+        while let Some((&(due, _), _)) = self.timers.by_due.first_key_value() {
             if due > t {
                 break;
             }
-            let Some(timer) = self.timers.by_due.remove(&(due, seq)) else { break };
             self.now_ms = self.now_ms.max(due);
-            out.extend(self.fire(due, (due, seq), timer));
+            let mut candidates = Vec::new();
+            while let Some(entry) = self.timers.by_due.first_entry() {
+                if entry.key().0 != due {
+                    break;
+                }
+                let key = *entry.key();
+                let timer = entry.remove();
+                candidates.extend(self.timer_candidates(due, key, timer));
+            }
+            out.extend(self.settle(candidates));
         }
         self.now_ms = self.now_ms.max(t);
         out
     }
 
     /// Apply one event (in event-time order). Timers due at or before its time fire first.
-    /// Events without a shopper (inventory updates) only advance time for now.
     pub fn apply(&mut self, e: &Event) -> Vec<Firing> {
         let mut out = self.advance_to(e.time_ms);
         self.arm_calendar(e.time_ms);
         if e.shopper_key().is_none() {
-            out.extend(self.inventory(e));
+            let candidates = self.inventory(e);
+            out.extend(self.settle(candidates));
             return out;
         }
         let Some(id) = self.identify(e) else { return out };
-        let n_moments = self.config.moments.len();
-        let state = self.shoppers.entry(id.clone()).or_insert_with(|| ShopperState::new(n_moments));
+        let state = self.shoppers.entry(id.clone()).or_default();
         let before: Vec<f64> = self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }).collect();
-        let orders_before = state.profile.orders;
         state.profile.apply(e);
         if let (Signal::Builtin(Builtin::ProductAddedToWishlist | Builtin::BackInStockRequested), Some(product)) = (&e.signal, &e.properties.product_id) {
             self.wishers.entry(product.clone()).or_default().insert(id.clone());
         }
-        if e.signal == Signal::Builtin(Builtin::OrderCompleted) {
-            let products = e.properties.product_id.iter().chain(e.properties.items.iter().filter_map(|i| i.product_id.as_ref()));
-            for product in products {
-                self.recent_orders.entry(product.clone()).or_default().push_back(e.time_ms);
+        for (counted, by_product) in &mut self.recent {
+            if *counted == e.signal {
+                let products = e.properties.product_id.iter().chain(e.properties.items.iter().filter_map(|i| i.product_id.as_ref()));
+                for product in products {
+                    by_product.entry(product.clone()).or_default().push_back(e.time_ms);
+                }
             }
         }
-        for m in 0..n_moments {
-            let arm_at = match (&self.config.moments[m].trigger, &e.signal) {
-                (
-                    Trigger::CartIdle { idle_ms },
-                    Signal::Builtin(Builtin::ProductAdded | Builtin::ProductRemoved | Builtin::CheckoutStarted | Builtin::OrderCompleted),
-                ) => Some((e.time_ms + idle_ms, e.time_ms)),
-                (Trigger::BrowseWithoutAdd { wait_ms, .. }, Signal::Builtin(Builtin::ProductViewed))
-                    if state.profile.session.first_view_ms == Some(e.time_ms) && state.profile.session.count(Builtin::ProductViewed) == 1 =>
-                {
-                    Some((e.time_ms + wait_ms, state.profile.session.start_ms))
+        self.arm_for_event(e, &id);
+        // Moments that qualify at the event itself.
+        let mut candidates = Vec::new();
+        for (m, before_m) in before.iter().enumerate() {
+            let values = match &self.config.moments[m].trigger {
+                Trigger::Signal { signals } => signals.contains(&e.signal).then(Vec::new),
+                Trigger::Crossing { metric, threshold } => {
+                    let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
+                    (*before_m < *threshold && after >= *threshold).then(|| vec![("value".to_string(), Fact::Num(after)), ("threshold".to_string(), Fact::Num(*threshold))])
+                }
+                Trigger::Popular { on, counted, window_ms, at_least } if *on == e.signal => {
+                    let n = e.properties.product_id.as_ref().map_or(0, |product| {
+                        let times = self.recent.iter_mut().find(|(s, _)| s == counted).and_then(|(_, by)| by.get_mut(product));
+                        times.map_or(0, |t| {
+                            while t.front().is_some_and(|&o| o <= e.time_ms - window_ms) {
+                                t.pop_front();
+                            }
+                            t.len()
+                        })
+                    });
+                    (n >= *at_least).then(|| vec![("count".to_string(), Fact::Num(n as f64)), ("window_minutes".to_string(), Fact::Num((*window_ms / MINUTE_MS) as f64))])
+                }
+                _ => None,
+            };
+            if let Some(values) = values {
+                candidates.extend(self.qualify(m, &id, e.time_ms, Some(e), values, vec![e.message_id.clone()]));
+            }
+        }
+        out.extend(self.settle(candidates));
+        out
+    }
+
+    /// Arm, re-arm or cancel the shopper's timers that this event concerns.
+    fn arm_for_event(&mut self, e: &Event, id: &str) {
+        let Some(state) = self.shoppers.get_mut(id) else { return };
+        for (m, spec) in self.config.moments.iter().enumerate() {
+            let arm_at = match &spec.trigger {
+                Trigger::Absence { wait_ms, after, unless, per_session } => {
+                    if unless.contains(&e.signal) {
+                        if let Some(old) = state.set_armed(m, None) {
+                            self.timers.by_due.remove(&old);
+                        }
+                        None
+                    } else if !after.contains(&e.signal) {
+                        None
+                    } else if !*per_session {
+                        Some((e.time_ms + wait_ms, e.time_ms))
+                    } else if state.profile.session.first_of(&e.signal) {
+                        Some((e.time_ms + wait_ms, state.profile.session.start_ms))
+                    } else {
+                        None
+                    }
                 }
                 // (Re-)arm when the date is first known or changes: the stamp is the due time.
                 // Only events that carry the date, or a shopper not yet armed, pay for it.
-                (Trigger::ProfileDate { field, offset_days, hour }, _)
-                    if state.armed[m].is_none()
+                Trigger::ProfileDate { field, offset_days, hour }
+                    if state.armed(m).is_none()
                         || match field {
                             DateField::Birthday => e.traits.birthday.is_some(),
                             DateField::Renewal => e.traits.renewal_date.is_some(),
                         } =>
                 {
                     let due = next_date_due(&state.profile, *field, *offset_days, *hour, e.time_ms);
-                    match (due, state.armed[m]) {
+                    match (due, state.armed(m)) {
                         (Some(due), Some((armed_due, _))) if armed_due == due => None,
                         (Some(due), _) => Some((due, due)),
                         (None, _) => None,
@@ -687,62 +744,19 @@ impl Engine {
                 _ => None,
             };
             if let Some((due, stamp)) = arm_at {
-                if let Some(old) = state.armed[m].take() {
-                    self.timers.by_due.remove(&old);
-                }
                 // Replay never arms in the past; live, a slightly late event can, and its timer
                 // then fires at the next advance.
-                state.armed[m] = Some(self.timers.arm(due.max(self.now_ms), Timer { moment: m, shopper: id.clone(), stamp }));
+                let trigger_id = matches!(spec.trigger, Trigger::Absence { per_session: false, .. }).then(|| e.message_id.clone());
+                let key = self.timers.arm(due.max(self.now_ms), Timer { moment: m, shopper: id.to_string(), stamp, trigger_id, deferred: None });
+                if let Some(old) = state.set_armed(m, Some(key)) {
+                    self.timers.by_due.remove(&old);
+                }
             }
         }
-        // Moments that qualify at the event itself, in the order they are configured.
-        for (m, before_m) in before.iter().enumerate() {
-            let hit = match &self.config.moments[m].trigger {
-                Trigger::OnSignal { signals, rating_at_most, rating_at_least, min_orders } => {
-                    let rating = e.properties.rating;
-                    matches!(&e.signal, Signal::Builtin(b) if signals.contains(b))
-                        && rating_at_most.is_none_or(|max| rating.is_none_or(|r| r <= max))
-                        && rating_at_least.is_none_or(|min| rating.is_some_and(|r| r >= min))
-                        && orders_before >= *min_orders
-                }
-                Trigger::Crossing { metric, threshold } => {
-                    let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
-                    *before_m < *threshold && after >= *threshold
-                }
-                Trigger::Popular { min_orders, window_ms } => match (&e.signal, &e.properties.product_id) {
-                    (Signal::Builtin(Builtin::ProductViewed), Some(product)) => {
-                        let times = self.recent_orders.get_mut(product);
-                        let n = times.map_or(0, |t| {
-                            while t.front().is_some_and(|&o| o <= e.time_ms - window_ms) {
-                                t.pop_front();
-                            }
-                            t.len()
-                        });
-                        n >= *min_orders
-                    }
-                    _ => false,
-                },
-                _ => false,
-            };
-            if hit {
-                let values = match &self.config.moments[m].trigger {
-                    Trigger::Crossing { metric, threshold } => {
-                        vec![(metric.name(), self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile))), ("threshold", *threshold)]
-                    }
-                    Trigger::Popular { window_ms, .. } => {
-                        let n = e.properties.product_id.as_ref().and_then(|p| self.recent_orders.get(p)).map_or(0, |t| t.len());
-                        vec![("product.orders_in_window", n as f64), ("window_minutes", (*window_ms / MINUTE_MS) as f64)]
-                    }
-                    _ => e.properties.rating.map(|r| vec![("rating", r)]).unwrap_or_default(),
-                };
-                out.extend(self.decide(m, &id, e.time_ms, values, vec![e.message_id.clone()]));
-            }
-        }
-        out
     }
 
     /// A server-side inventory event: back in stock for everyone who wished for the product.
-    fn inventory(&mut self, e: &Event) -> Vec<Firing> {
+    fn inventory(&mut self, e: &Event) -> Vec<Candidate> {
         let (Signal::Builtin(Builtin::ProductBackInStock), Some(product)) = (&e.signal, &e.properties.product_id) else { return Vec::new() };
         let Some(wishers) = self.wishers.get(product) else { return Vec::new() };
         // Resolve merged identities; a BTreeSet keeps the order deterministic.
@@ -755,8 +769,8 @@ impl Engine {
             for shopper in &shoppers {
                 let Some(wishlist) = self.shoppers.get(shopper).map(|s| &s.profile.wishlist) else { continue };
                 if wishlist.contains(product) {
-                    let values = vec![("wishlist.size", wishlist.len() as f64)];
-                    out.extend(self.decide(m, shopper, e.time_ms, values, vec![e.message_id.clone()]));
+                    let values = vec![("count".to_string(), Fact::Num(wishlist.len() as f64))];
+                    out.extend(self.qualify(m, shopper, e.time_ms, Some(e), values, vec![e.message_id.clone()]));
                 }
             }
         }
@@ -789,23 +803,19 @@ impl Engine {
 
     /// Fold an absorbed shopper into `into`: profile, caps, and their pending timers.
     fn merge(&mut self, into: &str, absorbed: ShopperState) {
-        let n_moments = self.config.moments.len();
-        let target = self.shoppers.entry(into.to_string()).or_insert_with(|| ShopperState::new(n_moments));
+        let target = self.shoppers.entry(into.to_string()).or_default();
         target.profile.absorb(absorbed.profile);
-        for m in 0..n_moments {
-            target.last_counted[m] = match (target.last_counted[m], absorbed.last_counted[m]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            if let Some(key) = absorbed.armed[m] {
-                if target.armed[m].is_none() {
-                    if let Some(t) = self.timers.by_due.get_mut(&key) {
-                        t.shopper = into.to_string();
-                    }
-                    target.armed[m] = Some(key);
-                } else {
-                    self.timers.by_due.remove(&key);
+        target.counted.extend(absorbed.counted);
+        target.counted.sort_by_key(|c| c.at);
+        for (m, key) in absorbed.armed {
+            let m = usize::from(m);
+            if target.armed(m).is_none() {
+                if let Some(t) = self.timers.by_due.get_mut(&key) {
+                    t.shopper = into.to_string();
                 }
+                target.set_armed(m, Some(key));
+            } else {
+                self.timers.by_due.remove(&key);
             }
         }
     }
@@ -819,77 +829,98 @@ impl Engine {
             if let Trigger::Calendar { month, day, hour, lead_ms } = self.config.moments[m].trigger
                 && let Some(due) = next_calendar_due(month, day, hour, lead_ms, t)
             {
-                {
-                    self.calendar_armed[m] = Some(self.timers.arm(due, Timer { moment: m, shopper: String::new(), stamp: due }));
-                }
+                self.calendar_armed[m] = Some(self.timers.arm(due, Timer { moment: m, shopper: String::new(), stamp: due, trigger_id: None, deferred: None }));
             }
         }
     }
 
-    /// A due timer: decide whether its moment qualifies, and with what outcome.
-    fn fire(&mut self, due: i64, key: (i64, u64), timer: Timer) -> Vec<Firing> {
-        let Some(spec) = self.config.moments.get(timer.moment).cloned() else { return Vec::new() };
+    /// A due timer: the qualifications it brings (not yet decided).
+    fn timer_candidates(&mut self, due: i64, key: (i64, u64), timer: Timer) -> Vec<Candidate> {
+        if let Some(deferred) = timer.deferred {
+            let mut c = *deferred;
+            c.at = due;
+            return vec![c];
+        }
+        let Some(spec) = self.config.moments.get(timer.moment) else { return Vec::new() };
         if let Trigger::Calendar { month, day, hour, lead_ms } = spec.trigger {
             // Everyone holding a cart now, in id order; then next year's date.
             self.calendar_armed[timer.moment] = None;
-            let mut holders: Vec<(String, f64)> = self.shoppers.iter().filter(|(_, s)| !s.profile.cart.is_empty()).map(|(id, s)| (id.clone(), s.profile.cart_value())).collect();
-            holders.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut holders: Vec<String> = self.shoppers.iter().filter(|(_, s)| !s.profile.cart.is_empty()).map(|(id, _)| id.clone()).collect();
+            holders.sort();
             let hours = (lead_ms / HOUR_MS) as f64;
-            let out = holders.into_iter().filter_map(|(id, value)| self.decide(timer.moment, &id, due, vec![("cart.value", value), ("hours_to_cutoff", hours)], Vec::new())).collect();
+            let out = holders.iter().filter_map(|id| self.qualify(timer.moment, id, due, None, vec![("hours_ahead".to_string(), Fact::Num(hours))], Vec::new())).collect();
             if let Some(next) = next_calendar_due(month, day, hour, lead_ms, due) {
-                self.calendar_armed[timer.moment] = Some(self.timers.arm(next, Timer { moment: timer.moment, shopper: String::new(), stamp: next }));
+                self.calendar_armed[timer.moment] = Some(self.timers.arm(next, Timer { moment: timer.moment, shopper: String::new(), stamp: next, trigger_id: None, deferred: None }));
             }
             return out;
         }
-        self.fire_for_shopper(due, key, timer, spec).into_iter().collect()
-    }
-
-    fn fire_for_shopper(&mut self, due: i64, key: (i64, u64), timer: Timer, spec: MomentSpec) -> Option<Firing> {
-        let state = self.shoppers.get_mut(&timer.shopper)?;
-        if state.armed[timer.moment] != Some(key) {
-            return None; // re-armed or moved since: this timer is stale
+        let trigger = spec.trigger.clone();
+        let Some(state) = self.shoppers.get_mut(&timer.shopper) else { return Vec::new() };
+        if state.armed(timer.moment) != Some(key) {
+            return Vec::new(); // re-armed or moved since: this timer is stale
         }
-        state.armed[timer.moment] = None;
+        state.set_armed(timer.moment, None);
         let p = &state.profile;
-        let (values, trigger_ids) = match spec.trigger {
-            Trigger::OnSignal { .. } | Trigger::Crossing { .. } | Trigger::BackInStock | Trigger::Popular { .. } | Trigger::Calendar { .. } => return None,
+        let (values, trigger_ids) = match trigger {
             Trigger::ProfileDate { field, offset_days, hour } => {
                 // Still the same date? (A changed date re-armed the timer, making this stale.)
                 if next_date_due(p, field, offset_days, hour, due - 1) != Some(due) {
-                    return None;
+                    return Vec::new();
                 }
-                let next = next_date_due(p, field, offset_days, hour, due);
-                let values = vec![("days_ahead", offset_days as f64)];
-                let firing = self.decide(timer.moment, &timer.shopper, due, values, Vec::new());
-                if let (Some(next), Some(state)) = (next, self.shoppers.get_mut(&timer.shopper)) {
-                    state.armed[timer.moment] = Some(self.timers.arm(next, Timer { moment: timer.moment, shopper: timer.shopper.clone(), stamp: next }));
+                if let Some(next) = next_date_due(p, field, offset_days, hour, due) {
+                    let key = self.timers.arm(next, Timer { moment: timer.moment, shopper: timer.shopper.clone(), stamp: next, trigger_id: None, deferred: None });
+                    state.set_armed(timer.moment, Some(key));
                 }
-                return firing;
+                (vec![("days_ahead".to_string(), Fact::Num(offset_days as f64))], Vec::new())
             }
-            Trigger::CartIdle { idle_ms } => {
-                if p.cart.is_empty() || p.cart_activity_ms != Some(timer.stamp) {
-                    return None;
+            Trigger::Absence { wait_ms, per_session, .. } => {
+                if per_session && p.session.start_ms != timer.stamp {
+                    return Vec::new(); // a new session began: the old one's window is gone
                 }
-                let values = vec![("cart.items", p.cart_items()), ("cart.value", p.cart_value()), ("idle_minutes", (idle_ms / MINUTE_MS) as f64)];
-                (values, p.cart_activity_event.iter().cloned().collect())
+                (vec![("idle_minutes".to_string(), Fact::Num((wait_ms / MINUTE_MS) as f64))], timer.trigger_id.into_iter().collect())
             }
-            Trigger::BrowseWithoutAdd { min_views, .. } => {
-                let s = &p.session;
-                if s.start_ms != timer.stamp || s.count(Builtin::ProductAdded) > 0 || s.count(Builtin::ProductViewed) < min_views {
-                    return None;
-                }
-                let values = vec![("session.product_views", f64::from(s.count(Builtin::ProductViewed))), ("session.product_added", 0.0)];
-                (values, Vec::new())
-            }
+            _ => return Vec::new(),
         };
-        self.decide(timer.moment, &timer.shopper, due, values, trigger_ids)
+        self.qualify(timer.moment, &timer.shopper, due, None, values, trigger_ids).into_iter().collect()
     }
 
-    /// A qualification of moment `m` for `shopper` at `at`: the checks in order (consent →
-    /// cap → holdout group → sent), the cap's bookkeeping, and the firing with its receipt.
-    fn decide(&mut self, m: usize, shopper: &str, at: i64, values: Vec<(&'static str, f64)>, trigger_ids: Vec<String>) -> Option<Firing> {
+    /// The trigger of moment `m` held for `shopper` at `at`: check the condition and, if it
+    /// holds, make the candidate with the correlation key and the values seen.
+    fn qualify(&mut self, m: usize, shopper: &str, at: i64, event: Option<&Event>, mut values: Vec<(String, Fact)>, trigger_ids: Vec<String>) -> Option<Candidate> {
         let spec = self.config.moments.get(m)?;
-        let state = self.shoppers.get_mut(shopper)?;
+        let state = self.shoppers.get(shopper)?;
+        if let Some(cond) = &spec.condition {
+            let facts = condition::Facts { profile: &state.profile, event, taxonomy: &self.taxonomy, trigger: &values, nudges: state.profile.nudges };
+            match cond.eval(&facts) {
+                Ok((true, seen)) => values.extend(seen),
+                Ok((false, _)) => {
+                    self.stats.condition_false += 1;
+                    return None;
+                }
+                Err(_) => {
+                    self.stats.condition_errors += 1;
+                    return None;
+                }
+            }
+        }
+        let correlation = spec.correlate.and_then(|c| correlation_key(c, event, &state.profile));
+        Some(Candidate { moment: m, shopper: shopper.to_string(), at, values, trigger_ids, correlation })
+    }
+
+    /// Decide coinciding candidates, higher priority first (ties in the order they arose).
+    fn settle(&mut self, mut candidates: Vec<Candidate>) -> Vec<Firing> {
+        if candidates.len() > 1 {
+            candidates.sort_by_key(|c| std::cmp::Reverse(self.config.moments.get(c.moment).map_or(0, |s| s.priority)));
+        }
+        candidates.into_iter().filter_map(|c| self.decide(c)).collect()
+    }
+
+    /// Decide a candidate: consent → cap → budget → quiet hours → holdout group → sent; keep
+    /// the books of caps and budget; make the firing with its receipt.
+    fn decide(&mut self, c: Candidate) -> Option<Firing> {
+        let spec = self.config.moments.get(c.moment)?;
+        let state = self.shoppers.get_mut(&c.shopper)?;
+        let at = c.at;
         let p = &state.profile;
         let (intent, reasons) = p.intent(&self.taxonomy);
         let consent_granted = p.consent_for(&spec.consent_purpose).unwrap_or(if p.imported {
@@ -899,42 +930,126 @@ impl Engine {
         } else {
             self.config.consent.live_personalization_granted
         });
-        let group = if holdout::is_holdout(self.config.seed, shopper, &spec.name, spec.holdout_bp) { Group::Holdout } else { Group::Treatment };
-        let capped = match (spec.cap_ms, state.last_counted[m]) {
-            (Some(cap), Some(last)) => at - last < cap,
-            _ => false,
-        };
+        let group = if holdout::is_holdout(self.config.seed, &c.shopper, &spec.name, spec.holdout_bp) { Group::Holdout } else { Group::Treatment };
+        // Forget what no window reaches any more.
+        let horizon = at - self.counted_horizon_ms;
+        state.counted.retain(|k| k.at > horizon);
+        let corr_hash = c.correlation.as_deref().map_or(0, |k| xxhash_rust::xxh3::xxh3_64(k.as_bytes()));
+        let moment_id = c.moment as u16;
+        let capped = spec.cap_ms.is_some_and(|cap| {
+            let n = state.counted.iter().filter(|k| k.moment == moment_id && k.key == corr_hash && at - k.at < cap).count();
+            n >= spec.cap_count as usize
+        });
+        let over_budget = spec.budgeted
+            && self.config.budget.is_some_and(|b| {
+                let n = state.counted.iter().filter(|k| self.config.moments.get(usize::from(k.moment)).is_some_and(|s| s.budgeted) && at - k.at < b.window_ms).count();
+                n >= b.max as usize
+            });
+        let quiet_end = spec.quiet_hours.and_then(|q| quiet_until(q, p.timezone.as_deref(), at).map(|end| (q.defer, end)));
         let outcome = if !consent_granted {
             Outcome::NoConsent
         } else if capped {
             Outcome::Capped
+        } else if over_budget {
+            Outcome::Budget
+        } else if let Some((defer, _)) = quiet_end {
+            if defer { Outcome::Deferred } else { Outcome::QuietHours }
         } else if group == Group::Holdout {
             Outcome::Holdout
         } else {
             Outcome::Sent
         };
         if matches!(outcome, Outcome::Sent | Outcome::Holdout) {
-            state.last_counted[m] = Some(at);
+            state.counted.push(Counted { moment: moment_id, key: corr_hash, at });
         }
-        Some(Firing {
-            fire_id: fire_id(&spec.name, shopper, at),
+        if outcome == Outcome::Sent {
+            state.profile.nudges += 1;
+        }
+        let mut firing = Firing {
+            fire_id: fire_id(&spec.name, &c.shopper, at),
             moment: spec.name.clone(),
-            user: shopper.to_string(),
+            user: c.shopper.clone(),
             at_ms: at,
             group,
             outcome,
             receipt: Receipt {
-                trigger_event_ids: trigger_ids,
-                values,
+                trigger_event_ids: c.trigger_ids.clone(),
+                values: c.values.clone(),
                 intent,
                 reasons,
                 consent_purpose: spec.consent_purpose.clone(),
                 consent_granted,
-                rule_version: RULES_VERSION,
+                correlation: c.correlation.clone(),
+                rule_version: spec.version.clone(),
             },
-        })
+            payload: None,
+        };
+        if outcome == Outcome::Sent
+            && let Action::Webhook { template: Some(template), .. } = &spec.action
+        {
+            let facts = condition::Facts { profile: &state.profile, event: None, taxonomy: &self.taxonomy, trigger: &c.values, nudges: state.profile.nudges };
+            firing.payload = Some(condition::render(template, &firing, &facts));
+        }
+        if let (Outcome::Deferred, Some((_, end))) = (outcome, quiet_end) {
+            self.timers.arm(end, Timer { moment: c.moment, shopper: c.shopper.clone(), stamp: end, trigger_id: None, deferred: Some(Box::new(c)) });
+        }
+        Some(firing)
     }
 }
 
+/// The correlation key of a qualification, if its moment has one and the trigger carries it.
+fn correlation_key(c: Correlation, event: Option<&Event>, p: &Profile) -> Option<String> {
+    let props = event.map(|e| &e.properties);
+    match c {
+        Correlation::Product => props.and_then(|p| p.product_id.clone()),
+        Correlation::Order => props.and_then(|p| p.order_id.clone()),
+        Correlation::Cart => props.and_then(|p| p.cart_id.clone()).or_else(|| {
+            let mut ids: Vec<&str> = p.cart.iter().filter_map(|l| l.product_id.as_deref()).collect();
+            ids.sort_unstable();
+            (!ids.is_empty()).then(|| ids.join(","))
+        }),
+    }
+}
+
+/// Whether local minute-of-day `minute` is in the quiet hours.
+fn is_quiet(q: QuietHours, minute: u16) -> bool {
+    if q.from_min < q.to_min { q.from_min <= minute && minute < q.to_min } else { minute >= q.from_min || minute < q.to_min }
+}
+
+fn local_minute(t: i64, zone: &jiff::tz::TimeZone) -> Option<u16> {
+    let z = jiff::Timestamp::from_millisecond(t).ok()?.to_zoned(zone.clone());
+    Some((z.hour() as u16) * 60 + z.minute() as u16)
+}
+
+/// When `at` falls in the quiet hours in time zone `tz` (UTC when unknown): the first instant
+/// after it whose local time is outside them.
+fn quiet_until(q: QuietHours, tz: Option<&str>, at: i64) -> Option<i64> {
+    let zone = tz.and_then(|n| jiff::tz::TimeZone::get(n).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let minute = local_minute(at, &zone)?;
+    if !is_quiet(q, minute) {
+        return None;
+    }
+    let local = jiff::Timestamp::from_millisecond(at).ok()?.to_zoned(zone.clone());
+    let mut date = local.date();
+    if minute >= q.to_min {
+        date = date.tomorrow().ok()?;
+    }
+    let (h, m) = ((q.to_min / 60) as i8, (q.to_min % 60) as i8);
+    let end = date.at(h, m, 0, 0).to_zoned(zone.clone()).ok()?.timestamp().as_millisecond();
+    // An end inside a daylight-saving gap (02:30 on the night clocks jump from 02:00 to
+    // 03:00) does not exist; jiff moves it past the gap, but quiet hours ended at the jump.
+    // Step back to the first minute that is not quiet.
+    let mut t = end;
+    for _ in 0..180 {
+        match local_minute(t - MINUTE_MS, &zone) {
+            Some(prev) if !is_quiet(q, prev) && t - MINUTE_MS > at => t -= MINUTE_MS,
+            _ => break,
+        }
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

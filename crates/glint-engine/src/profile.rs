@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use glint_event::{Builtin, DeviceType, Event, Signal, Source, Taxonomy};
+use glint_event::{Builtin, DeviceType, Event, ReferrerClass, Signal, Source, Taxonomy};
 
 /// Inactivity that ends a session when the client sent no session id (as in `glint stats`).
 pub const SESSION_GAP_MS: i64 = 30 * 60 * 1000;
@@ -35,12 +35,19 @@ pub struct Session {
     counts: Vec<u32>,
     /// Time of the session's first `product_viewed`.
     pub first_view_ms: Option<i64>,
+    /// Where the session came from.
+    pub referrer: ReferrerClass,
 }
 
 impl Session {
     /// Events of `signal` in this session (builtins only; custom signals count as 0).
     pub fn count(&self, b: Builtin) -> u32 {
         self.counts.get(b.code() as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether the event just applied was the session's first of its signal (builtins only).
+    pub fn first_of(&self, s: &Signal) -> bool {
+        matches!(s, Signal::Builtin(b) if self.count(*b) == 1)
     }
 }
 
@@ -89,6 +96,8 @@ pub struct Profile {
     pub consent: Vec<(String, bool)>,
     /// Whether the last event came from history (import) rather than live traffic.
     pub imported: bool,
+    /// Nudges sent (firings with outcome `sent`).
+    pub nudges: u32,
 }
 
 impl Profile {
@@ -148,7 +157,7 @@ impl Profile {
         }
         if new_session {
             self.sessions += 1;
-            self.session = Session { client_id: e.session_id.clone(), start_ms: t, last_ms: t, counts: Vec::new(), first_view_ms: None };
+            self.session = Session { client_id: e.session_id.clone(), start_ms: t, last_ms: t, counts: Vec::new(), first_view_ms: None, referrer: e.context.referrer_class };
         }
         self.session.last_ms = t;
         self.last_seen_ms = t;
@@ -280,6 +289,7 @@ impl Profile {
         }
         self.orders += other.orders;
         self.revenue += other.revenue;
+        self.nudges += other.nudges;
     }
 }
 

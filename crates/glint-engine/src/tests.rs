@@ -135,7 +135,9 @@ fn receipts_and_ids_say_why() {
     let f = engine.advance_to(30 * MIN).pop().expect("a firing");
     assert_eq!(f.fire_id, fire_id("cart_wobble", "u", 30 * MIN));
     assert_eq!(f.receipt.trigger_event_ids, ["u-0-product_added"]);
-    assert_eq!(f.receipt.values[1], ("cart.value", 10.0));
+    assert!(f.receipt.values.contains(&("cart.items".to_string(), Fact::Num(1.0))), "{:?}", f.receipt.values);
+    assert!(f.receipt.values.contains(&("idle_minutes".to_string(), Fact::Num(30.0))), "{:?}", f.receipt.values);
+    assert_eq!(f.receipt.rule_version.len(), 8);
     assert_eq!(f.receipt.reasons[0].0, "product_added");
     assert_eq!(f.group == Group::Holdout, holdout::is_holdout(EngineConfig::default().seed, "u", "cart_wobble", 1000));
     assert_eq!(engine.pending_timers(), 1, "only the yearly holiday-cutoff calendar timer is left");
@@ -286,4 +288,128 @@ fn holiday_cutoff_reaches_shoppers_holding_a_cart_48_hours_before() {
     ];
     let fired: Vec<_> = run(&script, utc(2026, 12, 31, 0)).into_iter().filter(|f| f.0 == "holiday_cutoff").collect();
     assert_eq!(fired, [("holiday_cutoff".to_string(), "holder".to_string(), utc(2026, 12, 16, 12))]);
+}
+
+/// An engine over a rule file written in the test.
+fn engine_with(rules: &str) -> Engine {
+    let rules = Rules::parse(rules, "test.toml", &Taxonomy::default(), None).expect("rules parse");
+    Engine::new(EngineConfig { seed: 7, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget }, Taxonomy::default())
+}
+
+fn drive(engine: &mut Engine, script: &[Event], end: i64) -> Vec<Firing> {
+    let mut out = Vec::new();
+    for e in script {
+        out.extend(engine.apply(e));
+    }
+    out.extend(engine.advance_to(end));
+    out
+}
+
+/// A moment on `signal` with the given extra TOML lines (holdout 0 so outcomes are exact).
+fn moment(name: &str, signal: &str, extra: &str) -> String {
+    format!("[[moment]]\nname = \"{name}\"\ntrigger = {{ signal = [\"{signal}\"] }}\nholdout = 0.0\nconsent = \"marketing\"\nkpi = {{ signals = [\"order_completed\"], within = \"1h\" }}\n{extra}\n")
+}
+
+#[test]
+fn the_budget_goes_to_the_higher_priority_moment_when_both_qualify_at_once() {
+    let rules = format!("[budget]\nmax = 1\nper = \"24h\"\n{}{}", moment("low", "product_viewed", "priority = 1"), moment("high", "product_viewed", "priority = 9"));
+    let mut engine = engine_with(&rules);
+    let out = drive(&mut engine, &[ev(0, "u", ProductViewed, Some("p")), ev(60, "u", ProductViewed, Some("p"))], 120);
+    let got: Vec<(String, i64, &str)> = out.iter().map(|f| (f.moment.clone(), f.at_ms / MIN, f.outcome.as_str())).collect();
+    assert_eq!(
+        got,
+        [("high".into(), 0, "sent"), ("low".into(), 0, "budget"), ("high".into(), 60, "budget"), ("low".into(), 60, "budget")],
+        "one nudge a day: the higher priority takes it, the rest are recorded as budget"
+    );
+}
+
+#[test]
+fn exempt_moments_neither_spend_nor_respect_the_budget() {
+    let rules = format!("[budget]\nmax = 1\nper = \"24h\"\n{}{}", moment("a", "product_viewed", "priority = 2"), moment("service", "product_viewed", "priority = 1\nbudget = false"));
+    let out = drive(&mut engine_with(&rules), &[ev(0, "u", ProductViewed, Some("p"))], 10);
+    let got: Vec<&str> = out.iter().map(|f| f.outcome.as_str()).collect();
+    assert_eq!(got, ["sent", "sent"]);
+}
+
+#[test]
+fn quiet_hours_defer_to_their_end_in_the_shoppers_time_zone() {
+    let rules = moment("q", "product_viewed", "quiet_hours = { from = \"21:00\", to = \"08:00\", then = \"defer\" }");
+    // 22:30 in New York on 2026-03-07 (EST, UTC-5) is 03:30 UTC on the 8th; that night the
+    // clocks spring forward, so 08:00 EDT on the 8th is 12:00 UTC.
+    let mut e = at(utc(2026, 3, 8, 3) + 30 * MIN, "u", ProductViewed, Some("p"));
+    e.context.timezone = Some("America/New_York".into());
+    let out = drive(&mut engine_with(&rules), &[e], utc(2026, 3, 9, 0));
+    let got: Vec<(i64, &str)> = out.iter().map(|f| (f.at_ms, f.outcome.as_str())).collect();
+    assert_eq!(got, [(utc(2026, 3, 8, 3) + 30 * MIN, "deferred"), (utc(2026, 3, 8, 12), "sent")]);
+    assert_ne!(out[0].fire_id, out[1].fire_id);
+}
+
+#[test]
+fn quiet_hours_drop_and_outside_them_nothing_changes() {
+    let rules = moment("q", "product_viewed", "quiet_hours = { from = \"21:00\", to = \"08:00\", then = \"drop\" }");
+    let night = at(utc(2026, 6, 1, 23), "u", ProductViewed, Some("p"));
+    let day = at(utc(2026, 6, 2, 12), "v", ProductViewed, Some("p"));
+    let out = drive(&mut engine_with(&rules), &[night, day], utc(2026, 6, 3, 0));
+    let got: Vec<(&str, &str)> = out.iter().map(|f| (f.user.as_str(), f.outcome.as_str())).collect();
+    assert_eq!(got, [("u", "quiet_hours"), ("v", "sent")]);
+}
+
+#[test]
+fn correlation_caps_per_product_not_per_shopper() {
+    let rules = moment("c", "product_viewed", "cap = \"1/24h\"\ncorrelate = \"product\"");
+    let script = [ev(0, "u", ProductViewed, Some("p1")), ev(1, "u", ProductViewed, Some("p2")), ev(2, "u", ProductViewed, Some("p1"))];
+    let out = drive(&mut engine_with(&rules), &script, 10);
+    let got: Vec<(Option<&str>, &str)> = out.iter().map(|f| (f.receipt.correlation.as_deref(), f.outcome.as_str())).collect();
+    assert_eq!(got, [(Some("p1"), "sent"), (Some("p2"), "sent"), (Some("p1"), "capped")]);
+}
+
+#[test]
+fn caps_allow_n_per_window() {
+    let rules = moment("c", "product_viewed", "cap = \"2/1h\"");
+    let script: Vec<Event> = [0, 10, 20, 61].iter().map(|&m| ev(m, "u", ProductViewed, Some("p"))).collect();
+    let out = drive(&mut engine_with(&rules), &script, 100);
+    let got: Vec<&str> = out.iter().map(|f| f.outcome.as_str()).collect();
+    assert_eq!(got, ["sent", "sent", "capped", "sent"], "the third within the hour is capped; at 61 the first has left the window");
+}
+
+#[test]
+fn an_absence_window_is_cancelled_by_its_unless_signal() {
+    let rules = "[[moment]]\nname = \"no_order\"\ntrigger = { absence = \"30m\", after = [\"checkout_started\"], unless = [\"order_completed\"] }\nholdout = 0.0\nconsent = \"marketing\"\nkpi = { signals = [\"order_completed\"], within = \"1h\" }\n";
+    let script = [ev(0, "a", CheckoutStarted, None), ev(0, "b", CheckoutStarted, None), ev(10, "b", OrderCompleted, None), ev(20, "a", CheckoutStarted, None)];
+    let mut engine = engine_with(rules);
+    let out = drive(&mut engine, &script, 120 * MIN);
+    let got: Vec<(&str, i64)> = out.iter().map(|f| (f.user.as_str(), f.at_ms / MIN)).collect();
+    assert_eq!(got, [("a", 50)], "b ordered; a's second checkout restarted the wait");
+    assert_eq!(out[0].receipt.trigger_event_ids, ["a-20-checkout_started"]);
+}
+
+#[test]
+fn conditions_gate_qualification_and_their_values_reach_the_receipt() {
+    let rules = moment("big_cart", "product_added", "condition = \"cart.value >= 25 && context.device == 'mobile'\"");
+    let mut engine = engine_with(&rules);
+    let mut first = ev(0, "u", ProductAdded, Some("p1"));
+    first.context.device = glint_event::DeviceType::Mobile;
+    let mut second = ev(1, "u", ProductAdded, Some("p2"));
+    second.properties.price = Some(20.0);
+    let out = drive(&mut engine, &[first, second], 10);
+    assert_eq!(out.len(), 1, "10 is below 25; 30 is not");
+    assert_eq!(out[0].at_ms, MIN);
+    assert_eq!(out[0].receipt.values, [("cart.value".to_string(), Fact::Num(30.0)), ("context.device".to_string(), Fact::Text("mobile".into()))]);
+    assert_eq!(engine.stats().condition_false, 1);
+}
+
+#[test]
+fn webhook_payloads_are_rendered_from_the_template_for_sent_firings_only() {
+    let rules = moment("w", "product_added", "action = { webhook = \"shop\", template = { to = \"{{user}}\", value = \"{{cart.value}}\", text = \"id {{fire_id}}!\", fixed = 3 } }");
+    let out = drive(&mut engine_with(&rules), &[ev(0, "u", ProductAdded, Some("p1"))], 10);
+    let payload = out[0].payload.as_ref().expect("a sent webhook firing has a payload");
+    assert_eq!(payload["to"], "u");
+    assert_eq!(payload["value"], 10.0);
+    assert_eq!(payload["text"], format!("id {}!", out[0].fire_id));
+    assert_eq!(payload["fixed"], 3);
+    let mut live = ev(0, "v", ProductAdded, Some("p1"));
+    live.source = Source::Segment; // no consent context: marketing not granted
+    let out = drive(&mut engine_with(&rules), &[live], 10);
+    assert_eq!(out[0].outcome, Outcome::NoConsent);
+    assert!(out[0].payload.is_none());
 }

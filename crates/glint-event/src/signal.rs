@@ -382,6 +382,15 @@ impl Taxonomy {
         Signal::from_canonical(&norm)
     }
 
+    /// Whether a signal is known: a builtin, a custom signal configured in `[taxonomy]`, or the
+    /// target of an alias. Rules refuse others, as likely typos.
+    pub fn knows(&self, signal: &Signal) -> bool {
+        match signal {
+            Signal::Builtin(_) => true,
+            Signal::Custom(c) => self.custom_info.contains_key(c) || self.aliases.values().any(|s| s == signal),
+        }
+    }
+
     /// Stage, moment and weight of a signal.
     pub fn info(&self, signal: &Signal) -> SignalInfo {
         match signal {

@@ -107,6 +107,28 @@ pub fn format_rfc3339_s(ms: i64) -> String {
     }
 }
 
+/// `"90d"`, `"24h"`, `"30m"`, `"45s"`, `"500ms"`, `"2w"`, or `"0"` → milliseconds; the one
+/// spelling of durations in `glint.toml` and `moments.toml`. The error says what is wrong.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(0);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30m, 24h or 90d"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(format!("{s:?} has unknown unit {unit:?}: use ms, s, m, h, d or w")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

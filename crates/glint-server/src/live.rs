@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
-use glint_engine::{Engine, EngineConfig, Firing};
+use glint_engine::{Engine, EngineConfig, Fact, Firing};
 use glint_event::time::format_rfc3339_ms;
 use glint_event::{Event, Taxonomy};
 use serde_json::{Map, Value, json};
@@ -27,7 +27,7 @@ const LIVE_QUEUE_DEPTH_MAX: usize = 256;
 
 /// A firing as one line of the firing log (keys sort, so the bytes are deterministic).
 pub fn firing_json(f: &Firing) -> Value {
-    let values: Map<String, Value> = f.receipt.values.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+    let values: Map<String, Value> = f.receipt.values.iter().map(|(k, v)| (k.clone(), fact_json(v))).collect();
     let reasons: Vec<Value> = f.receipt.reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect();
     json!({
         "fire_id": f.fire_id,
@@ -41,9 +41,18 @@ pub fn firing_json(f: &Firing) -> Value {
             "values": values,
             "intent": {"p": f.receipt.intent, "reasons": reasons},
             "consent": {"purpose": f.receipt.consent_purpose, "granted": f.receipt.consent_granted},
+            "correlation": f.receipt.correlation,
             "rule_version": f.receipt.rule_version,
         },
     })
+}
+
+fn fact_json(v: &Fact) -> Value {
+    match v {
+        Fact::Num(n) => json!(n),
+        Fact::Text(t) => json!(t),
+        Fact::Bool(b) => json!(b),
+    }
 }
 
 enum Job {
@@ -139,8 +148,7 @@ impl State {
             return json!({"user": user, "known": false, "suggested": null});
         };
         let (intent, reasons) = p.intent(self.engine.taxonomy());
-        // Stages from the score until the trained model sets thresholds (issue 4).
-        let stage = if intent >= 0.7 { "readiness" } else if intent >= 0.3 { "consideration" } else { "curiosity" };
+        let stage = glint_engine::intent_stage(intent);
         let pending: Vec<Value> = self.engine.pending_for(user).into_iter().map(|(m, due)| json!({"moment": m, "due": format_rfc3339_ms(due)})).collect();
         let suggested = pending.first().and_then(|m| m.get("moment")).cloned().unwrap_or(Value::Null);
         json!({

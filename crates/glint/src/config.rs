@@ -1,7 +1,8 @@
 //! `glint.toml`: every setting with its default. `glint config` prints the commented default
 //! file; unknown keys are refused with the file, line and column so typos do not pass silently.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use glint_event::TaxonomyConfig;
@@ -20,6 +21,36 @@ pub struct Config {
     pub engine: EngineSection,
     pub consent: ConsentSection,
     pub taxonomy: TaxonomyConfig,
+    pub webhooks: BTreeMap<String, WebhookSection>,
+    /// The directory of the config file: relative paths in it are relative to this.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
+}
+
+/// One webhook endpoint: `[webhooks.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub url: String,
+    pub secret: String,
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_timeout() -> String {
+    "5s".into()
+}
+
+fn default_attempts() -> u32 {
+    8
+}
+
+fn default_concurrency() -> usize {
+    4
 }
 
 #[derive(Debug, Deserialize)]
@@ -27,11 +58,12 @@ pub struct Config {
 pub struct EngineSection {
     pub seed: u64,
     pub allowed_lateness: String,
+    pub moments: Option<PathBuf>,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
-        EngineSection { seed: glint_engine::EngineConfig::default().seed, allowed_lateness: "5m".into() }
+        EngineSection { seed: glint_engine::EngineConfig::default().seed, allowed_lateness: "5m".into(), moments: None }
     }
 }
 
@@ -128,7 +160,9 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let Some(path) = path else { return Ok(Config::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        Self::parse(&text, &path.display().to_string())
+        let mut cfg = Self::parse(&text, &path.display().to_string())?;
+        cfg.dir = path.parent().map(Path::to_path_buf);
+        Ok(cfg)
     }
 
     pub fn parse(text: &str, name: &str) -> Result<Config> {
@@ -157,6 +191,18 @@ impl Config {
             bail!("{name}: [log] segment_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::SEGMENT_BYTES_MAX);
         }
         glint_event::Taxonomy::with_config(&self.taxonomy).with_context(|| format!("{name}: [taxonomy]"))?;
+        for (endpoint, w) in &self.webhooks {
+            parse_duration_ms(&w.timeout).with_context(|| format!("{name}: [webhooks.{endpoint}] timeout"))?;
+            if !w.url.starts_with("http://") {
+                bail!("{name}: [webhooks.{endpoint}] url must start with http:// (put TLS in a reverse proxy), got {:?}", w.url);
+            }
+            if !w.secret.starts_with("whsec_") {
+                bail!("{name}: [webhooks.{endpoint}] secret must be a Standard Webhooks secret, \"whsec_\" + base64");
+            }
+            if w.max_attempts == 0 || w.concurrency == 0 {
+                bail!("{name}: [webhooks.{endpoint}] max_attempts and concurrency must be at least 1");
+            }
+        }
         Ok(())
     }
 
@@ -172,8 +218,25 @@ impl Config {
         Ok(glint_event::Taxonomy::with_config(&self.taxonomy)?)
     }
 
-    pub fn engine_config(&self) -> Result<glint_engine::EngineConfig> {
+    /// The moments: `path` (a command's `--moments`), else `[engine] moments`, else the
+    /// shipped defaults. Once `[webhooks]` defines any endpoint, every webhook action must
+    /// name one of them (a typo is refused); with none defined, webhook moments stay on-site,
+    /// so the shipped file runs out of the box.
+    pub fn rules(&self, path: Option<&Path>) -> Result<glint_engine::Rules> {
+        let configured = self.engine.moments.as_ref().map(|p| match &self.dir {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.clone(),
+        });
+        let Some(path) = path.map(Path::to_path_buf).or(configured) else { return Ok(glint_engine::Rules::defaults()) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading moments {}", path.display()))?;
+        let endpoints: Vec<String> = self.webhooks.keys().cloned().collect();
+        let check = (!endpoints.is_empty()).then_some(endpoints.as_slice());
+        Ok(glint_engine::Rules::parse(&text, &path.display().to_string(), &self.taxonomy()?, check)?)
+    }
+
+    pub fn engine_config(&self, moments: Option<&Path>) -> Result<glint_engine::EngineConfig> {
         let c = &self.consent;
+        let rules = self.rules(moments)?;
         Ok(glint_engine::EngineConfig {
             seed: self.engine.seed,
             consent: glint_engine::ConsentDefaults {
@@ -181,13 +244,14 @@ impl Config {
                 live_marketing_granted: c.default_live_marketing == Grant::Granted,
                 live_personalization_granted: c.default_live_personalization == Grant::Granted,
             },
-            moments: glint_engine::MomentSpec::defaults(),
+            moments: rules.moments,
+            budget: rules.budget,
         })
     }
 
     /// Log options for batch commands (import, simulate): sealing at full speed.
-    pub fn live_config(&self) -> Result<glint_server::LiveConfig> {
-        Ok(glint_server::LiveConfig { engine: self.engine_config()?, lateness_ms: parse_duration_ms(&self.engine.allowed_lateness)? })
+    pub fn live_config(&self, moments: Option<&Path>) -> Result<glint_server::LiveConfig> {
+        Ok(glint_server::LiveConfig { engine: self.engine_config(moments)?, lateness_ms: parse_duration_ms(&self.engine.allowed_lateness)? })
     }
 
     pub fn log_options(&self) -> glint_log::LogOptions {
@@ -207,25 +271,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// `"90d"`, `"24h"`, `"30m"`, `"45s"`, `"500ms"`, `"2w"`, or `"0"` (off) → milliseconds.
+/// A duration from the config (see [`glint_event::time::parse_duration_ms`]).
 pub fn parse_duration_ms(s: &str) -> Result<i64> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(0);
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().with_context(|| format!("{s:?} is not a duration like 30m, 24h or 90d"))?;
-    let scale = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => bail!("{s:?} has unknown unit {unit:?}: use ms, s, m, h, d or w"),
-    };
-    n.checked_mul(scale).with_context(|| format!("{s:?} is too long"))
+    glint_event::time::parse_duration_ms(s).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -53,10 +53,14 @@ enum Command {
     Export(cmd::export::Args),
     /// Run the moments over stored events in event time; write every firing and a backtest.
     ///
-    /// Deterministic: the same events and rules give the same bytes. Built-in moments so far:
-    /// cart_wobble and browse_drift. Example:
-    ///   glint replay --data ./data --out firings.jsonl
+    /// Deterministic: the same events and rules give the same bytes. Example:
+    ///   glint replay --data ./data --moments moments.toml --out firings.jsonl
     Replay(cmd::replay::Args),
+    /// Print the twelve shipped moments as a commented moments.toml, or check your own.
+    ///
+    /// Start a rule file with `glint moments > moments.toml`; validate it with
+    /// `glint moments --check moments.toml --config glint.toml` (errors give file:line:col).
+    Moments(cmd::moments::Args),
     /// Count events, shoppers, sessions and signals in a data directory.
     Stats(cmd::stats::Args),
     /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
@@ -79,6 +83,15 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
+/// The moments option shared by commands that run the engine.
+#[derive(Debug, clap::Args)]
+pub struct MomentsArg {
+    /// A moments.toml [default: [engine] moments of the config, else the twelve shipped
+    /// moments; `glint moments` prints them].
+    #[arg(long, value_name = "FILE")]
+    pub moments: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -87,6 +100,7 @@ fn main() -> ExitCode {
         Command::Import(a) => cmd::import::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Moments(a) => cmd::moments::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),

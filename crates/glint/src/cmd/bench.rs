@@ -514,7 +514,7 @@ fn bench_replay(work: &Path, users: u64, runs: usize) -> Result<()> {
     let cfg = crate::config::Config::default();
     let (mut rates, mut firings, mut shoppers) = (Vec::new(), 0usize, 0usize);
     for run in 0..runs {
-        let mut engine = glint_engine::Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+        let mut engine = glint_engine::Engine::new(cfg.engine_config(None)?, cfg.taxonomy()?);
         let t0 = Instant::now();
         let mut n = 0usize;
         for e in &events {

@@ -34,6 +34,8 @@ pub struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub moments: crate::MomentsArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -82,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // `glint replay` (the live engine inside `glint serve` is the next step).
     let log = super::open_log_read(&args.dir)?;
     let cfg = crate::config::Config::default();
-    let mut engine_cfg = cfg.engine_config()?;
+    let mut engine_cfg = cfg.engine_config(args.moments.moments.as_deref())?;
     // The demo shop's shipping cutoff falls on the last simulated day, so holiday_cutoff can
     // fire inside the simulated week (a real shop configures its own dates).
     let sim_end_ms = super::simulate::sim_config(args.users, args.days, args.seed, None, true)?.start_ms + i64::from(args.days) * 86_400_000;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod erase;
 pub mod export;
 pub mod import;
+pub mod moments;
 pub mod replay;
 pub mod retain;
 pub mod serve;

@@ -29,6 +29,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub config: ConfigArg,
+    #[command(flatten)]
+    pub moments: crate::MomentsArg,
 }
 
 pub use glint_server::firing_json;
@@ -81,7 +83,7 @@ struct MomentTotals {
 pub fn run(args: Args) -> Result<ExitCode> {
     let cfg = Config::load(args.config.config.as_deref())?;
     let log = super::open_log_read(&args.data)?;
-    let mut engine = Engine::new(cfg.engine_config()?, cfg.taxonomy()?);
+    let mut engine = Engine::new(cfg.engine_config(args.moments.moments.as_deref())?, cfg.taxonomy()?);
     let tmp = args.out.with_extension("partial");
     let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
     let mut totals: BTreeMap<String, MomentTotals> = BTreeMap::new();

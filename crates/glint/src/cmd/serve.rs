@@ -26,6 +26,8 @@ pub struct Args {
     pub admin_key: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
+    #[command(flatten)]
+    pub moments: crate::MomentsArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -50,7 +52,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         queue_depth: cfg.ingest.queue_depth,
     };
     let max_age_ms = parse_duration_ms(&cfg.retention.max_age)?;
-    let live_cfg = cfg.live_config()?;
+    let live_cfg = cfg.live_config(args.moments.moments.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         // The live engine replays the log first, then follows ingestion.
