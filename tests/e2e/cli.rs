@@ -70,8 +70,18 @@ fn demo_runs_end_to_end_and_summarises() {
     assert!(events > 500, "{summary}");
     assert_eq!(stats(&demo)["events"].as_u64(), Some(events));
     // Moments fired over the stored traffic, and the firing log has one line per firing.
-    let firings: u64 = summary.split("; ").find_map(|p| p.strip_suffix(" moment firings")).and_then(|n| n.replace(',', "").parse().ok()).expect("a firing count");
+    let count = |what: &str| -> u64 {
+        let at = summary.find(what).unwrap_or_else(|| panic!("no {what:?} in {summary}"));
+        summary[..at].rsplit(' ').next().and_then(|n| n.replace(',', "").parse().ok()).unwrap_or_else(|| panic!("no count before {what:?} in {summary}"))
+    };
+    let firings = count(" moment firings");
     assert!(firings > 0, "{summary}");
+    // Webhooks went to the demo's receiver, which checked each signature; the outbox agrees.
+    let hooks = count(" webhooks delivered");
+    assert!(hooks > 0, "{summary}");
+    let outbox: Value = serde_json::from_str(&ok(&["outbox", "--data", demo.to_str().expect("utf-8"), "--json"])).expect("json");
+    assert_eq!(outbox["endpoints"][0]["delivered"].as_u64(), Some(hooks), "{outbox}");
+    assert_eq!(outbox["endpoints"][0]["pending"].as_u64(), Some(0), "{outbox}");
     let lines = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings").lines().count() as u64;
     assert_eq!(lines, firings);
     assert!(stdout.contains("cart_wobble") && stdout.contains("browse_drift"), "{stdout}");

@@ -9,7 +9,11 @@ use crate::util::{ADMIN, KEY, Server, basic, grep_files, ok, run, stats, tempdir
 fn erase_over_http_removes_the_shopper_from_disk_and_keeps_them_out() {
     let dir = tempdir();
     let data = dir.path().join("data");
-    let s = Server::start(&data);
+    // Webhooks to a port nobody listens on: the victim's deliveries stay in the outbox, and
+    // the engine checkpoints every second, so both stores hold the victim before the erasure.
+    let config = dir.path().join("glint.toml");
+    std::fs::write(&config, "[engine]\ncheckpoint_interval = \"1s\"\n\n[webhooks.shop]\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n").expect("config");
+    let s = Server::start_with(&data, &["--config", config.to_str().expect("utf-8")]);
     let victim = "victim-4471@example.com";
     let mut batch = Vec::new();
     for i in 0..30 {
@@ -18,9 +22,18 @@ fn erase_over_http_removes_the_shopper_from_disk_and_keeps_them_out() {
     }
     batch.push(json!({"type": "identify", "userId": victim, "anonymousId": "anon-of-victim-88", "messageId": "link", "traits": {"tier": "gold"}}));
     batch.push(json!({"type": "track", "anonymousId": "anon-of-victim-88", "event": "Cart Viewed", "messageId": "anon-1"}));
+    // A delayed order: service_recovery fires at once and its webhook waits in the outbox;
+    // an add to cart arms a timer that the checkpoint holds.
+    batch.push(json!({"type": "track", "userId": victim, "event": "Order Delayed", "messageId": "late-order", "properties": {"order_id": "o1"}}));
+    batch.push(json!({"type": "track", "userId": victim, "event": "Product Added", "messageId": "add-1", "properties": {"product_id": "p1", "price": 9}}));
     let body = json!({"batch": batch}).to_string();
     assert_eq!(s.post("/v1/batch", body.as_bytes()).status, 200);
     assert!(!grep_files(&data, victim.as_bytes()).is_empty(), "the victim is on disk before");
+    let started = std::time::Instant::now();
+    while !(grep_files(&data.join("outbox"), victim.as_bytes()).len() == 1 && crate::util::checkpoint_text(&data).contains(victim)) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the outbox and the checkpoint never held the victim");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     let url = format!("{}/v1/users/{victim}", s.url);
     let wrong = crate::util::agent().delete(&url).header("authorization", &basic(KEY)).call().expect("delete");
@@ -28,18 +41,27 @@ fn erase_over_http_removes_the_shopper_from_disk_and_keeps_them_out() {
     let mut resp = crate::util::agent().delete(&url).header("authorization", &basic(ADMIN)).call().expect("delete");
     assert_eq!(resp.status().as_u16(), 200);
     let receipt: serde_json::Value = serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
-    assert_eq!(receipt["events_removed"], 10 + 1 + 1);
+    assert_eq!(receipt["events_removed"], 10 + 1 + 1 + 2);
     assert_eq!(receipt["linked_ids"], 1);
+    assert_eq!(receipt["profiles_forgotten"], 1);
 
     assert!(grep_files(&data, victim.as_bytes()).is_empty(), "no file under the data directory holds the id");
     assert!(grep_files(&data, b"anon-of-victim-88").is_empty(), "nor the linked anonymous id");
+    let checkpoint = crate::util::checkpoint_text(&data);
+    assert!(!checkpoint.contains(victim) && !checkpoint.contains("anon-of-victim-88"), "the engine's checkpoint (decompressed) forgot them");
+    assert!(checkpoint.contains("keeper-1"), "and kept the others");
     assert_eq!(std::fs::read_dir(data.join("erasures")).expect("receipts").count(), 1);
     assert_eq!(stats(&data)["events"], 20);
+    let decided: serde_json::Value = {
+        let mut r = crate::util::agent().get(&format!("{}/v1/decide/{victim}", s.url)).header("authorization", &basic(KEY)).call().expect("decide");
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json")
+    };
+    assert_eq!(decided["known"], false, "the live engine forgot the profile");
 
     // A client retry of the same batch: acknowledged, but the victim stays out.
     let r = s.post("/v1/batch", body.as_bytes());
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["suppressed"], 12);
+    assert_eq!(r.body["suppressed"], 14);
     drop(s);
     let s = Server::start(&data);
     let again = json!({"batch": [{"type": "track", "userId": victim, "event": "x", "messageId": "fresh"}]}).to_string();

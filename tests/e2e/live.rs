@@ -35,39 +35,68 @@ fn decide(s: &Server, user: &str) -> Value {
     serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json")
 }
 
+/// A config whose moments wait seconds, not minutes, so the wall clock can be watched.
+fn fast_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let moments = dir.join("moments.toml");
+    std::fs::write(
+        &moments,
+        "[[moment]]\nname = \"cart_wobble\"\ntrigger = { absence = \"2s\", after = [\"product_added\", \"product_removed\", \"order_completed\"] }\ncondition = \"cart.items > 0\"\ncap = \"1/24h\"\nholdout = 0.0\nconsent = \"marketing\"\nkpi = { signals = [\"order_completed\"], within = \"1h\" }\n",
+    )
+    .expect("write moments");
+    let config = dir.join("glint.toml");
+    std::fs::write(&config, format!("[engine]\nallowed_lateness = \"1s\"\nmoments = {:?}\n", moments.to_str().expect("utf-8"))).expect("write config");
+    config
+}
+
+fn metric(s: &Server, name: &str) -> f64 {
+    let mut resp = crate::util::agent().get(&format!("{}/metrics", s.url)).call().expect("metrics");
+    let text = resp.body_mut().read_to_string().expect("body");
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok()).sum()
+}
+
 #[test]
 fn the_live_engine_fires_moments_and_answers_decisions() {
     let dir = tempdir();
     let data = dir.path().join("data");
-    let s = Server::start(&data);
+    let config = fast_config(dir.path());
+    let s = Server::start_with(&data, &["--config", config.to_str().expect("utf-8")]);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
     let consent = json!({"consent": {"categoryPreferences": {"marketing": true}}});
-    // A cart left 40 minutes ago: due 10 minutes ago, past the 5-minute watermark.
-    let old_cart = json!({"type": "track", "userId": "idle-cart", "event": "Product Added", "messageId": "l1", "timestamp": iso(now - 40 * 60_000), "properties": {"product_id": "p1", "price": 25}, "context": consent});
-    // A cart filled a minute ago: pending, not yet due.
-    let fresh = json!({"type": "track", "userId": "fresh-cart", "event": "Product Added", "messageId": "l2", "timestamp": iso(now - 60_000), "properties": {"product_id": "p2", "price": 40}, "context": consent});
-    let r = s.post("/v1/batch", json!({"batch": [old_cart, fresh]}).to_string().as_bytes());
+    // A cart filled now: due in 2 s; the watermark (wall clock less 1 s of lateness) passes
+    // that a second later, and the moment fires with no further event.
+    let idle = json!({"type": "track", "userId": "idle-cart", "event": "Product Added", "messageId": "l1", "timestamp": iso(now), "properties": {"product_id": "p1", "price": 25}, "context": consent});
+    // An event an hour old is stored but late: it cannot open a window the watermark closed.
+    let late = json!({"type": "track", "userId": "late-cart", "event": "Product Added", "messageId": "l0", "timestamp": iso(now - 3_600_000), "properties": {"product_id": "p0", "price": 5}, "context": consent});
+    let r = s.post("/v1/batch", json!({"batch": [idle, late]}).to_string().as_bytes());
     assert_eq!(r.status, 200, "{:?}", r.body);
+    let d = decide(&s, "idle-cart");
+    assert_eq!(d["known"], true);
+    assert_eq!(d["cart"]["value"], 25.0);
+    assert_eq!(d["suggested"], "cart_wobble", "pending before it is due: {d:#}");
+    assert!(d["intent"]["p"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
 
     let started = Instant::now();
     while !firings(&data).iter().any(|f| f["user"] == "idle-cart" && f["moment"] == "cart_wobble") {
         assert!(started.elapsed() < Duration::from_secs(10), "no live cart_wobble firing: {:?}", firings(&data));
         std::thread::sleep(Duration::from_millis(100));
     }
-    let d = decide(&s, "fresh-cart");
-    assert_eq!(d["known"], true);
-    assert_eq!(d["cart"]["value"], 40.0);
-    assert_eq!(d["suggested"], "cart_wobble", "{d:#}");
-    assert!(d["intent"]["p"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)));
+    let fired = firings(&data);
+    let f = fired.iter().find(|f| f["user"] == "idle-cart").expect("firing");
+    assert_eq!(f["at"], iso(now + 2000), "it qualifies at last activity + 2 s, in event time");
+    assert!(!fired.iter().any(|f| f["user"] == "late-cart"), "{fired:?}");
+    assert_eq!(metric(&s, "glint_late_events_total"), 1.0);
+    assert_eq!(decide(&s, "late-cart")["known"], false, "a late event does not reach the engine");
+    assert_eq!(crate::util::stats(&data)["events"], 2, "but it is stored");
     assert_eq!(decide(&s, "nobody")["known"], false);
     let unauthorized = crate::util::agent().get(&format!("{}/v1/decide/x", s.url)).call().expect("call");
     assert_eq!(unauthorized.status().as_u16(), 401);
 
-    // A restart replays the log: the same firing is recognised again but not written twice.
+    // A restart restores the checkpoint: the same firing is not written twice.
     drop(s);
-    let s = Server::start(&data);
+    assert!(data.join("engine").join("checkpoint").exists(), "a checkpoint is written at start");
+    let s = Server::start_with(&data, &["--config", config.to_str().expect("utf-8")]);
     std::thread::sleep(Duration::from_millis(1500));
     let n = firings(&data).iter().filter(|f| f["user"] == "idle-cart" && f["moment"] == "cart_wobble").count();
     assert_eq!(n, 1);
-    assert_eq!(decide(&s, "fresh-cart")["cart"]["value"], 40.0, "state rebuilt from the log");
+    assert_eq!(decide(&s, "idle-cart")["cart"]["value"], 25.0, "state restored");
 }

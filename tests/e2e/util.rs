@@ -161,3 +161,13 @@ pub fn grep_files(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// The engine checkpoint of a data directory, decompressed, as text ("" when there is none):
+/// compressed bytes would hide an id from a plain search.
+pub fn checkpoint_text(data: &Path) -> String {
+    let Ok(bytes) = std::fs::read(data.join("engine").join("checkpoint")) else { return String::new() };
+    let magic = [0x28, 0xB5, 0x2F, 0xFD];
+    let Some(at) = bytes.windows(4).position(|w| w == magic) else { return String::new() };
+    let state = zstd::stream::decode_all(&bytes[at..]).unwrap_or_default();
+    format!("{}{}", String::from_utf8_lossy(&bytes[..at]), String::from_utf8_lossy(&state))
+}

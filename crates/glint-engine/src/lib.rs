@@ -23,10 +23,15 @@
 //! wall clock, no I/O, no unseeded randomness — so replay gives the same firings byte for byte.
 //! Engine types are not `Serialize`; the binary renders firings.
 //!
+//! [`Engine::save`] writes the state as a checkpoint and [`Engine::restore`] reads it back
+//! (refusing one made under another configuration), so a restart resumes with the same
+//! firings as a full replay; [`Engine::forget`] erases shoppers from memory.
+//!
 //! Moments are data ([`MomentSpec`], read from `moments.toml` by [`Rules::parse`]); the
 //! engine knows a fixed set of trigger kinds and evaluates each moment's CEL
 //! [`Condition`] only when its trigger qualifies, so conditions never cost per event.
 
+mod checkpoint;
 mod condition;
 pub mod holdout;
 mod moments;
@@ -36,6 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use glint_event::{Builtin, Event, Signal, Taxonomy};
 
+pub use checkpoint::CheckpointError;
 pub use condition::{Condition, ConditionError, Fact};
 pub use moments::{DEFAULT_MOMENTS_TOML, RuleError, Rules};
 pub use profile::{CartLine, Profile, SESSION_GAP_MS, Session};
@@ -417,12 +423,22 @@ pub struct Firing {
 
 /// The deterministic firing id: moment, shopper and time hashed.
 pub fn fire_id(moment: &str, shopper: &str, at_ms: i64) -> String {
+    fire_id_keyed(moment, shopper, at_ms, None)
+}
+
+/// The firing id of a correlated moment also hashes its key: two products back in stock at
+/// the same instant are two firings for one shopper.
+fn fire_id_keyed(moment: &str, shopper: &str, at_ms: i64, key: Option<&str>) -> String {
     let mut buf = Vec::with_capacity(moment.len() + shopper.len() + 10);
     buf.extend_from_slice(moment.as_bytes());
     buf.push(0);
     buf.extend_from_slice(shopper.as_bytes());
     buf.push(0);
     buf.extend_from_slice(&at_ms.to_le_bytes());
+    if let Some(k) = key {
+        buf.push(0);
+        buf.extend_from_slice(k.as_bytes());
+    }
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
 }
 
@@ -610,6 +626,45 @@ impl Engine {
     /// The profile of a shopper (by any of their ids).
     pub fn profile(&self, id: &str) -> Option<&Profile> {
         self.shoppers.get(self.canonical(id)).map(|s| &s.profile)
+    }
+
+    /// Erase shoppers from the engine's memory (GDPR). `ids` may be any of a shopper's ids —
+    /// user id, anonymous or previous ids merged into it. Removes each shopper's state, every
+    /// alias to or from their ids, their wishes, their armed timers and every other timer or
+    /// deferred qualification naming them; returns how many shoppers were removed. Empty ids
+    /// are ignored.
+    ///
+    /// A checkpoint saved afterwards no longer holds them; checkpoints saved before still do,
+    /// so the caller replaces them. Counts across shoppers (a product's recent purchases for
+    /// `Popular` triggers) keep the erased shopper's contribution: they hold times, not ids.
+    pub fn forget(&mut self, ids: &[String]) -> usize {
+        use std::collections::{BTreeSet, HashSet};
+        let canon: BTreeSet<&str> = ids.iter().filter(|id| !id.is_empty()).map(|id| self.canonical(id)).collect();
+        // Every id that resolves to one of them: the given ids, and anonymous ids merged in
+        // (alias entries along the way, wishes made before a merge).
+        let resolves = |id: &str| canon.contains(self.canonical(id));
+        let mut doomed: HashSet<String> = ids.iter().filter(|id| !id.is_empty()).cloned().collect();
+        doomed.extend(canon.iter().map(|c| c.to_string()));
+        doomed.extend(self.aliases.keys().filter(|k| resolves(k)).cloned());
+        doomed.extend(self.wishers.values().flatten().filter(|w| resolves(w)).cloned());
+        doomed.extend(self.timers.by_due.values().flat_map(|t| [Some(&t.shopper), t.deferred.as_ref().map(|c| &c.shopper)]).flatten().filter(|s| !s.is_empty() && resolves(s)).cloned());
+        let mut removed = 0;
+        for id in &doomed {
+            if let Some(state) = self.shoppers.remove(id) {
+                removed += 1;
+                for (_, key) in state.armed {
+                    self.timers.by_due.remove(&key);
+                }
+            }
+        }
+        self.aliases.retain(|from, to| !doomed.contains(from) && !doomed.contains(to));
+        self.wishers.retain(|_, set| {
+            set.retain(|w| !doomed.contains(w));
+            !set.is_empty()
+        });
+        // Calendar timers name no shopper (an empty id), so they stay.
+        self.timers.by_due.retain(|_, t| !doomed.contains(&t.shopper) && !t.deferred.as_ref().is_some_and(|c| doomed.contains(&c.shopper)));
+        removed
     }
 
     fn canonical<'a>(&'a self, id: &'a str) -> &'a str {
@@ -877,7 +932,7 @@ impl Engine {
                 if per_session && p.session.start_ms != timer.stamp {
                     return Vec::new(); // a new session began: the old one's window is gone
                 }
-                (vec![("idle_minutes".to_string(), Fact::Num((wait_ms / MINUTE_MS) as f64))], timer.trigger_id.into_iter().collect())
+                (vec![("idle_minutes".to_string(), Fact::Num(wait_ms as f64 / MINUTE_MS as f64))], timer.trigger_id.into_iter().collect())
             }
             _ => return Vec::new(),
         };
@@ -966,7 +1021,7 @@ impl Engine {
             state.profile.nudges += 1;
         }
         let mut firing = Firing {
-            fire_id: fire_id(&spec.name, &c.shopper, at),
+            fire_id: fire_id_keyed(&spec.name, &c.shopper, at, c.correlation.as_deref()),
             moment: spec.name.clone(),
             user: c.shopper.clone(),
             at_ms: at,
@@ -1049,6 +1104,8 @@ fn quiet_until(q: QuietHours, tz: Option<&str>, at: i64) -> Option<i64> {
     Some(t)
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

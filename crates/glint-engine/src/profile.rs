@@ -32,7 +32,7 @@ pub struct Session {
     /// Last event time.
     pub last_ms: i64,
     /// Events per builtin signal code in this session.
-    counts: Vec<u32>,
+    pub(crate) counts: Vec<u32>,
     /// Time of the session's first `product_viewed`.
     pub first_view_ms: Option<i64>,
     /// Where the session came from.
@@ -63,9 +63,9 @@ pub struct Profile {
     /// The current session.
     pub session: Session,
     /// Lifetime events per builtin signal code.
-    lifetime: Vec<u32>,
+    pub(crate) lifetime: Vec<u32>,
     /// Custom signals, lifetime.
-    custom: HashMap<Box<str>, u32>,
+    pub(crate) custom: HashMap<Box<str>, u32>,
     /// The cart now.
     pub cart: Vec<CartLine>,
     /// Time of the last cart activity (add, remove, checkout, order).

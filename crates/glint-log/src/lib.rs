@@ -5,8 +5,11 @@
 //! across restarts) or suppressed (its shopper was erased); [`Log::sync`] makes everything
 //! appended durable with one `fsync` — the server calls it once per group of concurrent
 //! requests and acknowledges only after it returns. [`Log::scan`] reads events back in a stable
-//! order: event time, then ingest order. [`Log::erase`] removes a shopper from disk and
-//! suppresses them; [`Log::apply_retention`] drops old events.
+//! order: event time, then ingest order; [`Log::scan_after_seq`] reads, in the same order, only
+//! what was appended after a sequence number, so a reader that saved its state at
+//! [`Log::last_seq`] resumes from there ([`Scan::next_with_seq`] tells each event's number).
+//! [`Log::erase`] removes a shopper from disk and suppresses them; [`Log::apply_retention`]
+//! drops old events.
 //!
 //! ```
 //! use glint_event::{Event, Signal, Builtin, Source};
@@ -35,7 +38,7 @@ mod segment;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 
 use glint_event::Event;
@@ -152,6 +155,9 @@ pub struct Erasure {
     pub linked_ids: usize,
     /// Where the receipt was written.
     pub receipt: PathBuf,
+    /// The erased ids (the shopper's and the linked ones), for the stores beyond the log:
+    /// the engine's state and the webhook outbox.
+    pub ids: Vec<String>,
 }
 
 /// What retention removed.
@@ -196,6 +202,8 @@ pub struct Log {
     suppressed: HashSet<u128, IdHasher>,
     secret: u64,
     next_seq: u64,
+    /// The last sequence number recorded in `SEQ_FILE`.
+    seq_recorded: u64,
     next_segment: u64,
     poisoned: bool,
     recovery: Recovery,
@@ -257,6 +265,10 @@ struct Sealing {
 const SEALING_MAX: usize = 2;
 
 const SUPPRESSED_FILE: &str = "suppressed.list";
+/// The highest sequence number assigned, recorded before erasure or retention removes events:
+/// the segments alone would forget it if the newest events went, and a reused number would
+/// hide new events from a reader resuming after it (`scan_after_seq`).
+const SEQ_FILE: &str = "seq.max";
 const SECRET_FILE: &str = "secret";
 
 impl Log {
@@ -307,6 +319,7 @@ impl Log {
             suppressed: HashSet::default(),
             secret: 0,
             next_seq: 1,
+            seq_recorded: 0,
             next_segment: 1,
             poisoned: false,
             recovery: Recovery::default(),
@@ -317,6 +330,7 @@ impl Log {
         log.secret = log.load_secret(writable)?;
         log.load_suppressed()?;
         log.recover(writable)?;
+        log.load_recorded_seq()?;
         Ok(log)
     }
 
@@ -354,6 +368,25 @@ impl Log {
                 }
                 Err(_) => return Err(Error::Corrupt { path, offset: 0, why: format!("bad line in suppression list: {line:?}") }),
             }
+        }
+        Ok(())
+    }
+
+    fn load_recorded_seq(&mut self) -> Result<(), Error> {
+        let path = self.dir.join(SEQ_FILE);
+        let Ok(text) = fs::read_to_string(&path) else { return Ok(()) };
+        let recorded = text.trim().parse::<u64>().map_err(|_| Error::Corrupt { path, offset: 0, why: format!("bad sequence number {:?}", text.trim()) })?;
+        self.seq_recorded = recorded;
+        self.next_seq = self.next_seq.max(recorded.saturating_add(1));
+        Ok(())
+    }
+
+    /// Record the highest sequence number durably (if it grew) before events are removed.
+    fn record_seq(&mut self) -> Result<(), Error> {
+        let last = self.last_seq();
+        if last > self.seq_recorded {
+            write_durably(&self.dir, &self.dir.join(SEQ_FILE), format!("{last}\n").as_bytes())?;
+            self.seq_recorded = last;
         }
         Ok(())
     }
@@ -610,6 +643,28 @@ impl Log {
     /// # Errors
     /// On I/O errors opening the segments; later errors (corruption) come through the iterator.
     pub fn scan(&self, range: impl RangeBounds<i64>) -> Result<Scan, Error> {
+        Scan::new(self.scan_sources(), (range.start_bound().cloned(), range.end_bound().cloned()), 0)
+    }
+
+    /// Read the events appended after sequence number `after` (those with a larger one), in
+    /// the same order as [`Log::scan`]: event time, then ingest order. With `after` =
+    /// [`Log::last_seq`] at the time a reader saved its state, this is exactly what it has
+    /// not yet seen. Sealed segments holding nothing after `after` are skipped unread.
+    ///
+    /// # Errors
+    /// As [`Log::scan`].
+    pub fn scan_after_seq(&self, after: u64) -> Result<Scan, Error> {
+        Scan::new(self.scan_sources(), (Bound::Unbounded, Bound::Unbounded), after)
+    }
+
+    /// The highest sequence number appended so far (0 when nothing was): every event a later
+    /// append stores gets a larger one, also across restarts, erasure and retention.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Every segment a scan merges: sealed, being sealed, active.
+    fn scan_sources(&self) -> Vec<scan::Source> {
         let mut sources = Vec::new();
         for seg in self.sealed.values() {
             sources.push(scan::Source::sealed(seg.clone()));
@@ -624,7 +679,7 @@ impl Log {
             let min_time = records.iter().map(|r| r.time).min().unwrap_or(i64::MAX);
             sources.push(scan::Source::Pending { path: segment::active_path(&self.seg_dir, *id), id: *id, min_time });
         }
-        Scan::new(sources, (range.start_bound().cloned(), range.end_bound().cloned()))
+        sources
     }
 
     /// Counts, sizes and time range.
@@ -671,6 +726,7 @@ impl Log {
     pub fn erase(&mut self, shopper: &str) -> Result<Erasure, Error> {
         self.ensure_writable()?;
         self.rotate()?;
+        self.record_seq()?;
         let linked = self.linked_ids(shopper)?;
         let hashes: Vec<u128> = linked.iter().map(|id| self.shopper_hash(id)).collect();
         let mut text = String::new();
@@ -700,7 +756,9 @@ impl Log {
             "stores": ["log", "suppression list", FIRING_LOG],
         });
         write_durably(&receipts, &receipt, format!("{body:#}\n").as_bytes())?;
-        Ok(Erasure { events_removed: removed, segments_rewritten: rewritten, linked_ids: linked.len() - 1, receipt })
+        let mut ids: Vec<String> = linked.to_vec();
+        ids.sort();
+        Ok(Erasure { events_removed: removed, segments_rewritten: rewritten, linked_ids: linked.len() - 1, receipt, ids })
     }
 
     /// The shopper id and every id linked to it through events that carry two ids (identify
@@ -734,6 +792,7 @@ impl Log {
     pub fn apply_retention(&mut self, cutoff_ms: i64) -> Result<Retention, Error> {
         self.ensure_writable()?;
         self.install_sealed(true)?;
+        self.record_seq()?;
         let mut r = Retention::default();
         if self.active.as_ref().is_some_and(|a| a.meta.min_time < cutoff_ms) {
             self.rotate()?;

@@ -36,13 +36,19 @@ impl Source {
     }
 }
 
-/// An iterator over events in (event time, ingest order), within a time range.
+/// An iterator over events in (event time, ingest order), within a time range and, for
+/// [`Log::scan_after_seq`](crate::Log::scan_after_seq), after an ingest sequence number.
+///
+/// As an [`Iterator`] it yields events; [`Scan::next_with_seq`] yields each with its sequence
+/// number (the two may be mixed: both advance the same merge).
 #[derive(Debug)]
 pub struct Scan {
     sources: Vec<(Source, VecDeque<(u64, Event)>)>,
     next_open: usize,
     heap: BinaryHeap<Reverse<(i64, u64, usize)>>,
     range: (Bound<i64>, Bound<i64>),
+    /// Only records with a sequence number above this (0: all, sequence numbers start at 1).
+    after_seq: u64,
     failed: bool,
 }
 
@@ -63,18 +69,21 @@ fn after_end(t: i64, r: &(Bound<i64>, Bound<i64>)) -> bool {
 }
 
 impl Scan {
-    pub(crate) fn new(mut sources: Vec<Source>, range: (Bound<i64>, Bound<i64>)) -> Result<Scan, Error> {
+    pub(crate) fn new(mut sources: Vec<Source>, range: (Bound<i64>, Bound<i64>), after_seq: u64) -> Result<Scan, Error> {
+        // A sealed segment whose largest sequence number is not after `after_seq` holds
+        // nothing wanted: it is dropped here, never opened or decompressed.
         sources.retain(|s| match s {
-            Source::Sealed { seg, .. } => !after_end(seg.meta.min_time, &range) && !before_start(seg.meta.max_time, &range),
+            Source::Sealed { seg, .. } => !after_end(seg.meta.min_time, &range) && !before_start(seg.meta.max_time, &range) && seg.max_seq > after_seq,
             Source::Pending { .. } => true,
         });
         sources.sort_by_key(Source::min_time);
-        Ok(Scan { sources: sources.into_iter().map(|s| (s, VecDeque::new())).collect(), next_open: 0, heap: BinaryHeap::new(), range, failed: false })
+        Ok(Scan { sources: sources.into_iter().map(|s| (s, VecDeque::new())).collect(), next_open: 0, heap: BinaryHeap::new(), range, after_seq, failed: false })
     }
 
     /// Load the next batch of events of source `idx` into its buffer; false when exhausted.
     fn refill(&mut self, idx: usize) -> Result<bool, Error> {
-        let range = self.range;
+        let (range, after_seq) = (self.range, self.after_seq);
+        let wanted = |seq: u64, e: &Event| seq > after_seq && !before_start(e.time_ms, &range);
         let (src, buf) = &mut self.sources[idx];
         match src {
             Source::Sealed { seg, file, next_chunk } => {
@@ -93,7 +102,7 @@ impl Scan {
                         *file = Some(File::open(&seg.path).map_err(|e| Error::io(&seg.path, e))?);
                     }
                     let Some(f) = file.as_mut() else { unreachable!("opened above") };
-                    buf.extend(seg.read_chunk(f, i)?.into_iter().filter(|(_, e)| !before_start(e.time_ms, &range)));
+                    buf.extend(seg.read_chunk(f, i)?.into_iter().filter(|(seq, e)| wanted(*seq, e)));
                     if !buf.is_empty() {
                         return Ok(true);
                     }
@@ -103,7 +112,7 @@ impl Scan {
             }
             Source::Pending { path, id, .. } => {
                 let mut events = crate::read_pending_events(path, *id)?;
-                events.retain(|(_, e)| !before_start(e.time_ms, &range));
+                events.retain(|(seq, e)| wanted(*seq, e));
                 events.sort_by_key(|(seq, e)| (e.time_ms, *seq));
                 buf.extend(events);
                 // A pending source is read once; mark it exhausted by turning it into an empty
@@ -127,7 +136,7 @@ impl Scan {
         Ok(())
     }
 
-    fn step(&mut self) -> Result<Option<Event>, Error> {
+    fn step(&mut self) -> Result<Option<(u64, Event)>, Error> {
         // Open every source whose first event could come next: its earliest time is not after
         // the current head of the merge.
         while self.next_open < self.sources.len() {
@@ -149,7 +158,26 @@ impl Scan {
             self.next_open = self.sources.len();
             return Ok(None);
         }
-        Ok(Some(e))
+        Ok(Some((seq, e)))
+    }
+
+    /// The next event with its ingest sequence number, in the same order as the iterator: a
+    /// reader that checkpoints derived state records the last sequence number it applied and
+    /// later resumes with [`Log::scan_after_seq`](crate::Log::scan_after_seq).
+    ///
+    /// # Errors
+    /// As the iterator: an I/O error or corruption ends the scan after it is returned.
+    pub fn next_with_seq(&mut self) -> Option<Result<(u64, Event), Error>> {
+        if self.failed {
+            return None;
+        }
+        match self.step() {
+            Ok(item) => item.map(Ok),
+            Err(err) => {
+                self.failed = true;
+                Some(Err(err))
+            }
+        }
     }
 }
 
@@ -157,16 +185,6 @@ impl Iterator for Scan {
     type Item = Result<Event, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        match self.step() {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => None,
-            Err(err) => {
-                self.failed = true;
-                Some(Err(err))
-            }
-        }
+        self.next_with_seq().map(|r| r.map(|(_, e)| e))
     }
 }

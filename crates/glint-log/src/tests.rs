@@ -245,6 +245,122 @@ fn retention_drops_old_events_only() {
     assert!(left.iter().all(|e| e.time_ms >= 150));
 }
 
+/// Every event of a scan with its sequence number, through `next_with_seq`.
+fn with_seqs(mut scan: Scan) -> Vec<(u64, Event)> {
+    std::iter::from_fn(|| scan.next_with_seq()).collect::<Result<_, _>>().expect("read")
+}
+
+fn after(log: &Log, seq: u64) -> Vec<(u64, String)> {
+    with_seqs(log.scan_after_seq(seq).expect("scan")).into_iter().map(|(s, e)| (s, e.message_id)).collect()
+}
+
+#[test]
+fn scan_after_seq_returns_exactly_the_later_events_across_sealed_and_active_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = Log::open(dir.path(), small()).expect("open");
+    assert_eq!(log.last_seq(), 0, "an empty log");
+    // (time, seq, id) of everything stored; times out of order with ties, so the seq order
+    // and the reading order differ.
+    let mut stored: Vec<(i64, u64, String)> = Vec::new();
+    for i in 0..400i64 {
+        let e = ev(&format!("m{i}"), &format!("u{}", i % 11), (i * 7919) % 120);
+        let t = e.time_ms;
+        let out = log.append(vec![e.clone(), e]).expect("append");
+        let AppendStatus::Stored(seq) = out.statuses[0] else { panic!("stored: {:?}", out.statuses) };
+        assert_eq!(out.statuses[1], AppendStatus::Duplicate);
+        assert_eq!(log.last_seq(), seq);
+        stored.push((t, seq, format!("m{i}")));
+        log.sync().expect("sync");
+    }
+    let summary = log.summary();
+    assert!(summary.sealed_segments >= 3 && summary.active_bytes > 0, "sealed and active segments both hold events: {summary:?}");
+    let want = |cut: u64| {
+        let mut w: Vec<(i64, u64, String)> = stored.iter().filter(|(_, s, _)| *s > cut).cloned().collect();
+        w.sort();
+        w.into_iter().map(|(_, s, id)| (s, id)).collect::<Vec<_>>()
+    };
+    let last = log.last_seq();
+    let cuts = [0, 1, 57, 200, 333, last - 1, last, last + 10];
+    for cut in cuts {
+        assert_eq!(after(&log, cut), want(cut), "after {cut}");
+    }
+    assert_eq!(after(&log, 0).len(), 400);
+    assert_eq!(with_seqs(log.scan(..).expect("scan")), with_seqs(log.scan_after_seq(0).expect("scan")), "after 0 is everything");
+
+    // More after a reopen: the seqs continue, and a reader that stopped at `last` sees only
+    // the new events.
+    drop(log);
+    let mut log = Log::open(dir.path(), small()).expect("reopen");
+    assert_eq!(log.last_seq(), last);
+    for cut in cuts {
+        assert_eq!(after(&log, cut), want(cut), "after {cut}, reopened");
+    }
+    let out = log.append(vec![ev("late-a", "u", 5), ev("late-b", "u", 1_000), ev("m3", "u", 7)]).expect("append");
+    assert_eq!(out.statuses[..2], [AppendStatus::Stored(last + 1), AppendStatus::Stored(last + 2)]);
+    log.sync().expect("sync");
+    assert_eq!(after(&log, last), [(last + 1, "late-a".to_string()), (last + 2, "late-b".to_string())]);
+    log.rotate().expect("seal");
+    drop(log);
+    let log = Log::open_read_only(dir.path()).expect("read only");
+    assert_eq!(log.last_seq(), last + 2);
+    assert_eq!(after(&log, last), [(last + 1, "late-a".to_string()), (last + 2, "late-b".to_string())]);
+    assert!(after(&log, last + 2).is_empty());
+}
+
+#[test]
+fn scan_after_seq_never_reads_a_sealed_segment_that_holds_nothing_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first_max;
+    {
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        log.append((0..100).map(|i| ev(&format!("old{i}"), "u", 1_000 + i))).expect("append");
+        log.rotate().expect("seal");
+        first_max = log.last_seq();
+        // Later in ingest order but earlier in event time: the old segment overlaps in time.
+        log.append((0..10).map(|i| ev(&format!("new{i}"), "u", 1_050 + i))).expect("append");
+        log.rotate().expect("seal");
+    }
+    // Break the first segment's chunk: a read of it fails, so skipping it shows it was skipped.
+    let mut sealed: Vec<PathBuf> = fs::read_dir(dir.path().join("log")).expect("dir").map(|e| e.expect("e").path()).filter(|p| p.extension().is_some_and(|x| x == "sealed")).collect();
+    sealed.sort();
+    let mut bytes = fs::read(&sealed[0]).expect("read");
+    bytes[80] ^= 1;
+    fs::write(&sealed[0], &bytes).expect("write");
+    let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    assert!(log.scan(..).expect("scan").any(|r| r.is_err()), "a full scan reads the broken chunk");
+    let got = after(&log, first_max);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|(s, id)| *s > first_max && id.starts_with("new")), "{got:?}");
+}
+
+#[test]
+fn sequence_numbers_are_not_reused_after_the_newest_events_are_erased_or_retired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let last;
+    {
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        log.append((0..20).map(|i| ev(&format!("m{i}"), "keeper", 100 + i))).expect("append");
+        log.append((0..5).map(|i| ev(&format!("v{i}"), "victim", 200 + i))).expect("append");
+        log.sync().expect("sync");
+        last = log.last_seq();
+        log.erase("victim").expect("erase");
+        assert_eq!(log.last_seq(), last, "erasure takes events, not sequence numbers");
+    }
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    assert_eq!(log.last_seq(), last, "the high-water mark survives the erased segment tail");
+    let out = log.append(vec![ev("after-erase", "keeper", 300)]).expect("append");
+    assert_eq!(out.statuses, [AppendStatus::Stored(last + 1)]);
+    log.sync().expect("sync");
+    assert_eq!(after(&log, last), [(last + 1, "after-erase".to_string())], "a reader resuming at the old position sees the new event");
+    // Retention may delete whole segments, the newest sequence numbers among them.
+    log.apply_retention(1_000).expect("retention");
+    assert_eq!(all(&log).len(), 0);
+    drop(log);
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    assert_eq!(log.last_seq(), last + 1);
+    assert_eq!(log.append(vec![ev("fresh", "keeper", 2_000)]).expect("append").statuses, [AppendStatus::Stored(last + 2)]);
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Append(Vec<(u8, i64)>),
@@ -268,7 +384,7 @@ proptest! {
     /// sorted on read. Only synced appends must survive a reopen; unsynced ones may or may not
     /// (the OS usually has them), so the model syncs before each reopen.
     #[test]
-    fn log_matches_a_sorted_vector(ops in proptest::collection::vec(op(), 1..30)) {
+    fn log_matches_a_sorted_vector(ops in proptest::collection::vec(op(), 1..30), cut in 0u64..60) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = Log::open(dir.path(), small()).expect("open");
         let mut model: Vec<(i64, u64, String)> = Vec::new();
@@ -297,7 +413,10 @@ proptest! {
             let mut want = model.clone();
             want.sort();
             let got = ids(&all(&log));
-            prop_assert_eq!(got, want.into_iter().map(|(_, _, id)| id).collect::<Vec<_>>());
+            prop_assert_eq!(got, want.iter().map(|(_, _, id)| id.clone()).collect::<Vec<_>>());
+            prop_assert_eq!(log.last_seq(), seq);
+            let later: Vec<(u64, String)> = want.into_iter().filter(|(_, s, _)| *s > cut).map(|(_, s, id)| (s, id)).collect();
+            prop_assert_eq!(after(&log, cut), later);
         }
     }
 }

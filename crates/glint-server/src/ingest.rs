@@ -140,7 +140,7 @@ fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics, live: Option<&Live
                             stored = events.into_iter().zip(&out.statuses).filter(|(_, s)| matches!(s, glint_log::AppendStatus::Stored(_))).map(|(e, _)| e).collect();
                         }
                     }
-                    pending.push((r, reply, stored));
+                    pending.push((r, reply, stored, log.last_seq()));
                 }
                 Job::Erase(shopper, reply) => {
                     let _ = reply.send(log.erase(&shopper).map_err(|e| e.to_string()));
@@ -160,14 +160,14 @@ fn writer(mut log: Log, rx: Receiver<Job>, metrics: &Metrics, live: Option<&Live
         let synced = log.sync().map_err(|e| e.to_string());
         metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
         metrics.commit_requests.observe(pending.len() as f64);
-        for (r, reply, stored) in pending {
+        for (r, reply, stored, seq) in pending {
             let answer = match (&synced, r) {
                 (Ok(()), r) => r,
                 (Err(e), _) => Err(e.clone()),
             };
             // Only durable events reach the engine.
             if let (Some(live), Ok(_), false) = (live, &answer, stored.is_empty()) {
-                live.events(stored);
+                live.events(stored, seq);
             }
             // The requester may have gone away (client disconnected): nothing to tell.
             let _ = reply.send(answer);

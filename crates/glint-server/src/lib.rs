@@ -79,28 +79,23 @@ impl Server {
     /// Start the log writer for `log` with `config`; limits above the built-in bounds are
     /// lowered to them.
     pub fn new(log: Log, config: ServerConfig) -> Server {
-        Self::build(log, config, None)
+        Self::build(log, config, None, Arc::new(metrics::Metrics::new()))
     }
 
     /// Start the log writer and the live engine: the engine first replays the log, then
-    /// follows every durable batch; its firings go to the data directory's firing log, and
-    /// `GET /v1/decide/{user}` answers from it.
+    /// follows every durable batch; its firings go to the data directory's firing log, the
+    /// `sent` ones with a webhook action to the outbox (`DATA/outbox`, delivering on the
+    /// current tokio runtime), and `GET /v1/decide/{user}` answers from it.
     ///
     /// # Errors
     /// When the log cannot be read back or the firing log cannot be opened.
     pub fn with_live(log: Log, config: ServerConfig, live: LiveConfig) -> std::io::Result<Server> {
-        // Stream the log into the engine (never all of it in memory); stop at the first error.
-        let mut failure = None;
-        let history = log.scan(..).map_err(std::io::Error::other)?.map_while(|r| r.map_err(|e| failure = Some(e)).ok());
-        let live = live::Live::start(log.dir(), live, config.taxonomy.clone(), history)?;
-        if let Some(e) = failure {
-            return Err(std::io::Error::other(e));
-        }
-        Ok(Self::build(log, config, Some(live)))
+        let metrics = Arc::new(metrics::Metrics::new());
+        let live = live::Live::start(&log, live, config.taxonomy.clone(), metrics.clone())?;
+        Ok(Self::build(log, config, Some(live), metrics))
     }
 
-    fn build(log: Log, config: ServerConfig, live: Option<live::Live>) -> Server {
-        let metrics = Arc::new(metrics::Metrics::new());
+    fn build(log: Log, config: ServerConfig, live: Option<live::Live>, metrics: Arc<metrics::Metrics>) -> Server {
         let queue_depth = config.queue_depth.clamp(1, limits::INGEST_QUEUE_DEPTH_MAX);
         let ingest = Ingest::start(log, queue_depth, metrics.clone(), live.clone());
         let mut decode = config.decode;

@@ -7,6 +7,19 @@
 //! an event older than that watermark is stored and counted as late, but not applied, so it
 //! cannot reopen a closed window — and replay of on-time traffic matches what ran live.
 //! Firings are appended to `DATA/firings.jsonl` and fsync'd.
+//!
+//! A `sent` firing of a moment whose action is a webhook to a configured endpoint becomes a
+//! [`glint_outbox::Delivery`], made durable in `DATA/outbox` *before* the firing is written
+//! to the firing log. So after a crash, a firing missing from the firing log is decided
+//! again on restart and enqueued again (a no-op if it was already queued); and a firing in
+//! the firing log always has its delivery queued. Firings older than `deliver_max_age_ms`
+//! when decided (history replayed at start) are recorded but not delivered: a nudge about a
+//! cart from last year helps no one.
+//!
+//! The engine's state is checkpointed to `DATA/engine/checkpoint` (atomically: temp file,
+//! fsync, rename) every `checkpoint_interval` and after an erasure, with the log sequence
+//! number it reflects. A restart restores it and replays only the log after that number;
+//! a checkpoint made under other rules (or damaged) is set aside and the whole log replayed.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -15,11 +28,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
-use glint_engine::{Engine, EngineConfig, Fact, Firing};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use glint_engine::{Action, Engine, EngineConfig, Fact, Firing, Outcome};
+use glint_outbox::{Delivery, Endpoint, Outbox};
 use glint_event::time::format_rfc3339_ms;
 use glint_event::{Event, Taxonomy};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
 
 /// Batches waiting for the engine; the writer blocks briefly when the engine falls behind
 /// rather than dropping events, since each one was already acknowledged.
@@ -56,14 +75,18 @@ fn fact_json(v: &Fact) -> Value {
 }
 
 enum Job {
-    Events(Vec<Event>),
+    /// Durable events, and the log's last sequence number once they were appended.
+    Events(Vec<Event>, u64),
     Decide(String, oneshot::Sender<Value>),
+    /// Forget shoppers (erasure): the engine's state and the outbox's records of them.
+    Erase(Vec<String>, oneshot::Sender<Result<usize, String>>),
 }
 
 /// A handle to the live engine thread.
 #[derive(Clone, Debug)]
 pub(crate) struct Live {
     tx: SyncSender<Job>,
+    outbox: Arc<Outbox>,
 }
 
 impl std::fmt::Debug for Job {
@@ -79,6 +102,31 @@ pub struct LiveConfig {
     pub engine: EngineConfig,
     /// How far behind the wall clock event time may run before events count as late.
     pub lateness_ms: i64,
+    /// Whether event time also advances with the wall clock (`glint serve`); off, only events
+    /// move it (the demo plays simulated days in a minute).
+    pub wall_clock: bool,
+    /// Webhook endpoints (`[webhooks]`); moments naming another endpoint stay on-site.
+    pub endpoints: Vec<Endpoint>,
+    /// Firings older than this, by event time against the wall clock, are not delivered
+    /// (history replayed at start); `None` delivers all.
+    pub deliver_max_age_ms: Option<i64>,
+    /// How often the engine's state is checkpointed (when it changed).
+    pub checkpoint_interval: Duration,
+}
+
+impl LiveConfig {
+    /// Defaults for `engine`: 5 minutes of lateness, the wall clock on, no endpoints,
+    /// deliveries up to a day old.
+    pub fn new(engine: EngineConfig) -> LiveConfig {
+        LiveConfig {
+            engine,
+            lateness_ms: 5 * 60_000,
+            wall_clock: true,
+            endpoints: Vec::new(),
+            deliver_max_age_ms: Some(86_400_000),
+            checkpoint_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 struct State {
@@ -86,12 +134,24 @@ struct State {
     firings: File,
     path: PathBuf,
     written: HashSet<String>,
-    late: u64,
+    outbox: Arc<Outbox>,
+    /// Moment → the configured endpoint its `sent` firings go to.
+    webhooks: HashMap<String, String>,
+    deliver_max_age_ms: Option<i64>,
+    metrics: Arc<Metrics>,
+    checkpoint: PathBuf,
+    /// The log sequence number the engine's state reflects.
+    seq: u64,
+    /// The sequence number of the last checkpoint written.
+    saved_seq: u64,
 }
 
 impl Live {
-    /// Replay `history` (the log's events in order) into a fresh engine, then start the thread.
-    pub(crate) fn start(dir: &Path, config: LiveConfig, taxonomy: Taxonomy, history: impl Iterator<Item = Event>) -> std::io::Result<Live> {
+    /// Restore the engine from its checkpoint (or start fresh) and replay the log after it,
+    /// open the outbox and start its delivery on the current tokio runtime, then start the
+    /// engine thread.
+    pub(crate) fn start(log: &glint_log::Log, config: LiveConfig, taxonomy: Taxonomy, metrics: Arc<Metrics>) -> std::io::Result<Live> {
+        let dir = log.dir();
         let path = dir.join(glint_log::FIRING_LOG);
         let written: HashSet<String> = match File::open(&path) {
             Ok(f) => std::io::BufReader::new(f)
@@ -102,20 +162,77 @@ impl Live {
             Err(_) => HashSet::new(),
         };
         let firings = OpenOptions::new().create(true).append(true).open(&path)?;
-        let mut st = State { engine: Engine::new(config.engine.clone(), taxonomy), firings, path, written, late: 0 };
+        let configured: HashSet<&str> = config.endpoints.iter().map(|e| e.name.as_str()).collect();
+        let webhooks: HashMap<String, String> = config
+            .engine
+            .moments
+            .iter()
+            .filter_map(|m| match &m.action {
+                Action::Webhook { endpoint, .. } if configured.contains(endpoint.as_str()) => Some((m.name.clone(), endpoint.clone())),
+                _ => None,
+            })
+            .collect();
+        let outbox = Arc::new(Outbox::open(&dir.join("outbox"), config.endpoints.clone()).map_err(std::io::Error::other)?);
+        let observer = metrics.clone();
+        outbox.set_latency_observer(move |endpoint, took| {
+            observer.webhook_delivery_seconds.get_or_create(&crate::metrics::EndpointLabel { endpoint: endpoint.to_string() }).observe(took.as_secs_f64());
+        });
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| std::io::Error::other("the live engine needs a tokio runtime for webhook delivery"))?;
+        outbox.start(&handle);
+        let checkpoint = dir.join("engine").join("checkpoint");
+        let (engine, seq) = restore(&checkpoint, &config.engine, &taxonomy);
+        let last_seq = log.last_seq();
+        let mut st = State {
+            engine,
+            firings,
+            path,
+            written,
+            outbox: outbox.clone(),
+            webhooks,
+            deliver_max_age_ms: config.deliver_max_age_ms,
+            metrics,
+            checkpoint,
+            seq,
+            saved_seq: seq,
+        };
+        // Stream the log after the checkpoint into the engine (never all of it in memory).
         let mut replayed = Vec::new();
-        for e in history {
+        for e in log.scan_after_seq(seq).map_err(std::io::Error::other)? {
+            let e = e.map_err(std::io::Error::other)?;
             replayed.extend(st.engine.apply(&e));
+            if replayed.len() >= 4096 {
+                st.record(std::mem::take(&mut replayed), None)?;
+            }
         }
-        st.record(replayed)?;
+        st.record(replayed, None)?;
+        st.seq = last_seq;
+        st.save_checkpoint()?;
         let (tx, rx) = sync_channel(LIVE_QUEUE_DEPTH_MAX);
-        std::thread::Builder::new().name("glint-engine".into()).spawn(move || run(st, &rx, config.lateness_ms))?;
-        Ok(Live { tx })
+        let lateness = config.lateness_ms;
+        let wall_clock = config.wall_clock;
+        let every = config.checkpoint_interval;
+        std::thread::Builder::new().name("glint-engine".into()).spawn(move || run(st, &rx, lateness, wall_clock, every))?;
+        Ok(Live { tx, outbox })
     }
 
-    /// Hand durable events to the engine (blocks only while the engine's queue is full).
-    pub(crate) fn events(&self, events: Vec<Event>) {
-        let _ = self.tx.send(Job::Events(events));
+    /// The outbox (for metrics and the CLI's view of a running server).
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Forget shoppers in the engine and the outbox (after the log erased them).
+    pub(crate) async fn erase(&self, ids: Vec<String>) -> Result<usize, String> {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.clone();
+        // The queue may be full for a moment; erasure waits for room rather than failing.
+        tokio::task::spawn_blocking(move || tx.send(Job::Erase(ids, reply))).await.map_err(|e| e.to_string())?.map_err(|_| "the live engine stopped".to_string())?;
+        rx.await.map_err(|_| "the live engine stopped".to_string())?
+    }
+
+    /// Hand durable events to the engine (blocks only while the engine's queue is full), with
+    /// the log's last sequence number after them.
+    pub(crate) fn events(&self, events: Vec<Event>, seq: u64) {
+        let _ = self.tx.send(Job::Events(events, seq));
     }
 
     /// What the engine knows of a shopper now: intent, stage, cart, pending moments.
@@ -126,20 +243,102 @@ impl Live {
     }
 }
 
+/// The engine from `path` and the log sequence number it reflects; a fresh engine and 0 when
+/// there is none, it was made under other rules, or it is damaged (then it is set aside as
+/// `checkpoint.old` and the reason printed).
+fn restore(path: &Path, config: &EngineConfig, taxonomy: &Taxonomy) -> (Engine, u64) {
+    let fresh = || (Engine::new(config.clone(), taxonomy.clone()), 0);
+    let Ok(file) = File::open(path) else { return fresh() };
+    let mut reader = std::io::BufReader::new(file);
+    let mut seq = [0u8; 8];
+    let restored = std::io::Read::read_exact(&mut reader, &mut seq)
+        .map_err(|e| e.to_string())
+        .and_then(|()| Engine::restore(config.clone(), taxonomy.clone(), reader).map_err(|e| e.to_string()));
+    match restored {
+        Ok(engine) => (engine, u64::from_le_bytes(seq)),
+        Err(why) => {
+            eprintln!("glint: engine checkpoint {} not used ({why}); replaying the whole log", path.display());
+            let _ = std::fs::rename(path, path.with_extension("old"));
+            fresh()
+        }
+    }
+}
+
 impl State {
-    fn record(&mut self, firings: Vec<Firing>) -> std::io::Result<()> {
-        let mut wrote = false;
-        for f in firings {
-            if self.written.insert(f.fire_id.clone()) {
-                serde_json::to_writer(&mut self.firings, &firing_json(&f))?;
-                self.firings.write_all(b"\n")?;
-                wrote = true;
+    /// Write the engine's state and its log position, atomically; skipped when nothing
+    /// changed since the last one.
+    fn save_checkpoint(&mut self) -> std::io::Result<()> {
+        let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = self.checkpoint.with_extension("tmp");
+        {
+            let mut w = std::io::BufWriter::new(File::create(&tmp)?);
+            w.write_all(&self.seq.to_le_bytes())?;
+            self.engine.save(&mut w).map_err(std::io::Error::other)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_data()?;
+        }
+        std::fs::rename(&tmp, &self.checkpoint)?;
+        File::open(dir)?.sync_all()?;
+        // A damaged checkpoint set aside earlier may name erased shoppers: it goes too.
+        let _ = std::fs::remove_file(self.checkpoint.with_extension("old"));
+        self.saved_seq = self.seq;
+        Ok(())
+    }
+
+    /// Queue the deliveries of new `sent` firings (durably), then append the new firings to
+    /// the firing log (durably) — in that order; see the module docs. `received_ms` is when
+    /// the event that caused them was received, for the event-to-outbox latency.
+    fn record(&mut self, firings: Vec<Firing>, received_ms: Option<i64>) -> std::io::Result<()> {
+        let mut batch = HashSet::new();
+        let fresh: Vec<Firing> = firings.into_iter().filter(|f| !self.written.contains(&f.fire_id) && batch.insert(f.fire_id.clone())).collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let deliveries: Vec<Delivery> = fresh
+            .iter()
+            .filter(|f| f.outcome == Outcome::Sent && self.deliver_max_age_ms.is_none_or(|age| f.at_ms >= now - age))
+            .filter_map(|f| {
+                let endpoint = self.webhooks.get(&f.moment)?;
+                let payload = f.payload.clone().unwrap_or_else(|| firing_json(f));
+                Some(Delivery { fire_id: f.fire_id.clone(), endpoint: endpoint.clone(), user: f.user.clone(), payload, enqueued_ms: now })
+            })
+            .collect();
+        if !deliveries.is_empty() {
+            let n = deliveries.len();
+            self.outbox.enqueue(deliveries).map_err(std::io::Error::other)?;
+            if let Some(received) = received_ms {
+                let took = (now_ms() - received).max(0) as f64 / 1000.0;
+                for _ in 0..n {
+                    self.metrics.event_to_outbox_seconds.observe(took);
+                }
             }
         }
-        if wrote {
-            self.firings.sync_data()?;
+        for f in &fresh {
+            serde_json::to_writer(&mut self.firings, &firing_json(f))?;
+            self.firings.write_all(b"\n")?;
+            self.metrics.firings.get_or_create(&crate::metrics::FiringLabel { moment: f.moment.clone(), outcome: f.outcome.as_str() }).inc();
+        }
+        self.firings.sync_data()?;
+        for f in fresh {
+            self.written.insert(f.fire_id);
         }
         Ok(())
+    }
+
+    /// Forget shoppers: the engine's state of them and the outbox's records.
+    fn erase(&mut self, ids: &[String]) -> Result<usize, String> {
+        let canonical: Vec<String> = ids.iter().map(|id| self.engine.canonical_id(id).to_string()).collect();
+        let mut all: Vec<String> = ids.to_vec();
+        all.extend(canonical);
+        all.sort();
+        all.dedup();
+        let forgotten = self.engine.forget(&all);
+        self.outbox.erase_running(&all).map_err(|e| e.to_string())?;
+        // The old checkpoint still holds the shopper: replace it now.
+        self.save_checkpoint().map_err(|e| e.to_string())?;
+        Ok(forgotten)
     }
 
     fn decision(&self, user: &str) -> Value {
@@ -167,7 +366,11 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64) {
+fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64, wall_clock: bool, checkpoint_every: Duration) {
+    // Event time the engine has been advanced to by the wall clock: windows up to here are
+    // closed, so an event before it is late.
+    let mut watermark = if wall_clock { now_ms() - lateness_ms } else { i64::MIN };
+    let mut last_checkpoint = std::time::Instant::now();
     loop {
         let job = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(job) => Some(job),
@@ -175,28 +378,45 @@ fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut out = Vec::new();
+        let mut received = None;
         match job {
-            Some(Job::Events(events)) => {
+            Some(Job::Events(events, seq)) => {
+                st.seq = st.seq.max(seq);
                 for e in &events {
-                    if e.time_ms < st.engine.now_ms().saturating_sub(lateness_ms) {
-                        st.late += 1;
+                    // Late: behind the watermark (wall clock, less the lateness) or, without
+                    // the wall clock, that far behind the latest event time.
+                    let horizon = if wall_clock { watermark } else { st.engine.now_ms().saturating_sub(lateness_ms) };
+                    if e.time_ms < horizon {
+                        st.metrics.late_events.inc();
                         continue;
                     }
                     out.extend(st.engine.apply(e));
+                    received = Some(received.map_or(e.received_ms, |r: i64| r.min(e.received_ms)));
                 }
             }
             Some(Job::Decide(user, reply)) => {
                 let _ = reply.send(st.decision(&user));
             }
+            Some(Job::Erase(ids, reply)) => {
+                let _ = reply.send(st.erase(&ids));
+            }
             None => {}
         }
-        // The watermark: event time also advances with the wall clock, less the lateness.
-        let watermark = now_ms() - lateness_ms;
-        if watermark > st.engine.now_ms() {
-            out.extend(st.engine.advance_to(watermark));
+        if wall_clock {
+            // The watermark: event time also advances with the wall clock, less the lateness.
+            watermark = watermark.max(now_ms() - lateness_ms);
+            if watermark > st.engine.now_ms() {
+                out.extend(st.engine.advance_to(watermark));
+            }
         }
-        if let Err(e) = st.record(out) {
-            eprintln!("glint: writing {} failed: {e}", st.path.display());
+        if let Err(e) = st.record(out, received) {
+            eprintln!("glint: recording firings in {} failed: {e}", st.path.display());
+        }
+        if last_checkpoint.elapsed() >= checkpoint_every && st.seq != st.saved_seq {
+            last_checkpoint = std::time::Instant::now();
+            if let Err(e) = st.save_checkpoint() {
+                eprintln!("glint: writing the engine checkpoint {} failed: {e}", st.checkpoint.display());
+            }
         }
     }
 }

@@ -28,6 +28,23 @@ pub(crate) struct RequestLabel {
     pub(crate) status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FiringLabel {
+    pub(crate) moment: String,
+    pub(crate) outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct EndpointLabel {
+    pub(crate) endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DeliveryLabel {
+    pub(crate) endpoint: String,
+    pub(crate) result: &'static str,
+}
+
 /// The server's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -39,6 +56,15 @@ pub(crate) struct Metrics {
     pub(crate) commit_requests: Histogram,
     pub(crate) bytes_written: Counter,
     pub(crate) queue_depth: Gauge,
+    pub(crate) firings: Family<FiringLabel, Counter>,
+    pub(crate) late_events: Counter,
+    pub(crate) event_to_outbox_seconds: Histogram,
+    pub(crate) webhook_delivery_seconds: Family<EndpointLabel, Histogram>,
+    pub(crate) outbox_pending: Family<EndpointLabel, Gauge>,
+    pub(crate) deliveries: Family<DeliveryLabel, Counter>,
+    /// What `deliveries` last reported, per (endpoint, result): the outbox keeps totals, the
+    /// counters advance by the difference.
+    delivered_seen: std::sync::Mutex<std::collections::HashMap<(String, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -59,7 +85,52 @@ impl Metrics {
         registry.register("group_commit_requests", "Requests made durable by one fsync", commit_requests.clone());
         registry.register("log_bytes_written", "Bytes appended to the event log", bytes_written.clone());
         registry.register("ingest_queue_depth", "Batches waiting for the log writer", queue_depth.clone());
-        Metrics { registry, accepted, refused, requests, fsync_seconds, commit_requests, bytes_written, queue_depth }
+        let firings = Family::<FiringLabel, Counter>::default();
+        let late_events = Counter::default();
+        // 100 µs … ~6.5 s.
+        let latency = || Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.000_1, 2.0, 17));
+        let event_to_outbox_seconds = latency();
+        let webhook_delivery_seconds = Family::<EndpointLabel, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let outbox_pending = Family::<EndpointLabel, Gauge>::default();
+        let deliveries = Family::<DeliveryLabel, Counter>::default();
+        registry.register("firings", "Moment firings by moment and outcome", firings.clone());
+        registry.register("late_events", "Events stored but too late for the live engine", late_events.clone());
+        registry.register("event_to_outbox_seconds", "From receiving an event to its firing's webhook being durable in the outbox", event_to_outbox_seconds.clone());
+        registry.register("webhook_delivery_seconds", "From a delivery entering the outbox to its 2xx", webhook_delivery_seconds.clone());
+        registry.register("outbox_pending", "Webhook deliveries not yet settled, by endpoint", outbox_pending.clone());
+        registry.register("webhook_deliveries", "Webhook delivery results by endpoint (delivered, retried, dead)", deliveries.clone());
+        Metrics {
+            registry,
+            accepted,
+            refused,
+            requests,
+            fsync_seconds,
+            commit_requests,
+            bytes_written,
+            queue_depth,
+            firings,
+            late_events,
+            event_to_outbox_seconds,
+            webhook_delivery_seconds,
+            outbox_pending,
+            deliveries,
+            delivered_seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Bring the outbox figures up to date (called before rendering).
+    pub(crate) fn observe_outbox(&self, outbox: &glint_outbox::Outbox) {
+        let Ok(mut seen) = self.delivered_seen.lock() else { return };
+        for (endpoint, s) in outbox.stats_by_endpoint() {
+            self.outbox_pending.get_or_create(&EndpointLabel { endpoint: endpoint.clone() }).set(s.pending as i64);
+            for (result, total) in [("delivered", s.delivered), ("retried", s.retried), ("dead", s.dead)] {
+                let last = seen.entry((endpoint.clone(), result)).or_insert(0);
+                if total > *last {
+                    self.deliveries.get_or_create(&DeliveryLabel { endpoint: endpoint.clone(), result }).inc_by(total - *last);
+                    *last = total;
+                }
+            }
+        }
     }
 
     pub(crate) fn refuse(&self, reason: &'static str, n: u64) {

@@ -248,15 +248,28 @@ async fn erase(State(st): State<AppState>, Path(id): Path<String>, headers: Head
     if body::auth_key(&headers).as_ref() != Some(admin) {
         return Refusal::unauthorized("admin_key", "erasure needs the admin key (HTTP Basic user or Bearer)").into_response();
     }
-    match st.ingest.erase(id).await {
-        Ok(e) => axum::Json(serde_json::json!({
-            "erased": true,
-            "events_removed": e.events_removed,
-            "segments_rewritten": e.segments_rewritten,
-            "linked_ids": e.linked_ids,
-            "receipt": e.receipt.file_name().map(|n| n.to_string_lossy().into_owned()),
-        }))
-        .into_response(),
+    match st.ingest.erase(id.clone()).await {
+        Ok(e) => {
+            // Then the live engine's memory of the shopper and the outbox's records.
+            let forgotten = match &st.live {
+                Some(live) => match live.erase(e.ids.clone()).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        return Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "id".into(), error: err, rejected: Vec::new() }.into_response();
+                    }
+                },
+                None => 0,
+            };
+            axum::Json(serde_json::json!({
+                "erased": true,
+                "events_removed": e.events_removed,
+                "segments_rewritten": e.segments_rewritten,
+                "linked_ids": e.linked_ids,
+                "profiles_forgotten": forgotten,
+                "receipt": e.receipt.file_name().map(|n| n.to_string_lossy().into_owned()),
+            }))
+            .into_response()
+        }
         Err(e) => Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "id".into(), error: e.to_string(), rejected: Vec::new() }.into_response(),
     }
 }
@@ -286,6 +299,9 @@ async fn health(State(st): State<AppState>) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    if let Some(live) = &st.live {
+        st.metrics.observe_outbox(live.outbox());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
 }
 

@@ -59,11 +59,13 @@ pub struct EngineSection {
     pub seed: u64,
     pub allowed_lateness: String,
     pub moments: Option<PathBuf>,
+    pub checkpoint_interval: String,
+    pub deliver_max_age: String,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
-        EngineSection { seed: glint_engine::EngineConfig::default().seed, allowed_lateness: "5m".into(), moments: None }
+        EngineSection { seed: glint_engine::EngineConfig::default().seed, allowed_lateness: "5m".into(), moments: None, checkpoint_interval: "1m".into(), deliver_max_age: "24h".into() }
     }
 }
 
@@ -178,6 +180,8 @@ impl Config {
         parse_duration_ms(&self.ingest.max_future).with_context(|| format!("{name}: [ingest] max_future"))?;
         parse_duration_ms(&self.retention.max_age).with_context(|| format!("{name}: [retention] max_age"))?;
         parse_duration_ms(&self.engine.allowed_lateness).with_context(|| format!("{name}: [engine] allowed_lateness"))?;
+        parse_duration_ms(&self.engine.checkpoint_interval).with_context(|| format!("{name}: [engine] checkpoint_interval"))?;
+        parse_duration_ms(&self.engine.deliver_max_age).with_context(|| format!("{name}: [engine] deliver_max_age"))?;
         if self.ingest.event_bytes_max > glint_event::limits::EVENT_BYTES_MAX {
             bail!("{name}: [ingest] event_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::EVENT_BYTES_MAX);
         }
@@ -251,7 +255,28 @@ impl Config {
 
     /// Log options for batch commands (import, simulate): sealing at full speed.
     pub fn live_config(&self, moments: Option<&Path>) -> Result<glint_server::LiveConfig> {
-        Ok(glint_server::LiveConfig { engine: self.engine_config(moments)?, lateness_ms: parse_duration_ms(&self.engine.allowed_lateness)? })
+        let mut live = glint_server::LiveConfig::new(self.engine_config(moments)?);
+        live.lateness_ms = parse_duration_ms(&self.engine.allowed_lateness)?;
+        live.endpoints = self.endpoints()?;
+        live.checkpoint_interval = std::time::Duration::from_millis(parse_duration_ms(&self.engine.checkpoint_interval)?.max(1) as u64);
+        let max_age = parse_duration_ms(&self.engine.deliver_max_age)?;
+        live.deliver_max_age_ms = (max_age > 0).then_some(max_age);
+        Ok(live)
+    }
+
+    /// The webhook endpoints of `[webhooks]`.
+    pub fn endpoints(&self) -> Result<Vec<glint_outbox::Endpoint>> {
+        self.webhooks
+            .iter()
+            .map(|(name, w)| {
+                let secret = glint_outbox::signature::Secret::parse(&w.secret).with_context(|| format!("[webhooks.{name}] secret"))?;
+                let mut e = glint_outbox::Endpoint::new(name.clone(), w.url.clone(), secret);
+                e.timeout = std::time::Duration::from_millis(parse_duration_ms(&w.timeout)?.max(1) as u64);
+                e.max_attempts = w.max_attempts;
+                e.concurrency = w.concurrency;
+                Ok(e)
+            })
+            .collect()
     }
 
     pub fn log_options(&self) -> glint_log::LogOptions {
@@ -294,6 +319,8 @@ mod tests {
         assert_eq!(shipped.retention.max_age, d.retention.max_age);
         assert_eq!(shipped.engine.seed, d.engine.seed);
         assert_eq!(shipped.engine.allowed_lateness, d.engine.allowed_lateness);
+        assert_eq!(shipped.engine.checkpoint_interval, d.engine.checkpoint_interval);
+        assert_eq!(shipped.engine.deliver_max_age, d.engine.deliver_max_age);
         assert_eq!(shipped.consent.default_import, d.consent.default_import);
         assert_eq!(shipped.consent.default_live_marketing, d.consent.default_live_marketing);
         assert_eq!(shipped.consent.default_live_personalization, d.consent.default_live_personalization);

@@ -61,6 +61,11 @@ enum Command {
     /// Start a rule file with `glint moments > moments.toml`; validate it with
     /// `glint moments --check moments.toml --config glint.toml` (errors give file:line:col).
     Moments(cmd::moments::Args),
+    /// Inspect the webhook outbox: pending, delivered and dead deliveries; re-drive dead letters.
+    ///
+    /// Examples: glint outbox --data ./data; glint outbox --data ./data --dead;
+    ///   glint outbox --data ./data --redrive --endpoint shop
+    Outbox(cmd::outbox::Args),
     /// Count events, shoppers, sessions and signals in a data directory.
     Stats(cmd::stats::Args),
     /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Moments(a) => cmd::moments::run(a),
+        Command::Outbox(a) => cmd::outbox::run(a),
         Command::Stats(a) => cmd::stats::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),

@@ -1,5 +1,7 @@
-//! `glint demo`: the main job on simulated traffic. An embedded server in `./glint-demo`, the
-//! simulator posting live events to it over HTTP, live counters, and a summary at the end.
+//! `glint demo`: the main job on simulated traffic. An embedded server in `./glint-demo` with
+//! its live engine, the simulator posting live events to it over HTTP, moments firing as the
+//! events arrive, their webhooks delivered to a built-in receiver that checks every
+//! signature, live counters, and a summary at the end.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +15,44 @@ use crate::client::{Poster, wait_healthy};
 use crate::output::{spinner, thousands};
 
 const DEMO_KEY: &str = "demo-write-key";
+/// The demo receiver's signing secret (Standard Webhooks: `whsec_` + base64 of the key).
+const DEMO_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// What the built-in webhook receiver saw.
+#[derive(Debug, Default)]
+struct Received {
+    /// Verified nudges per moment (first delivery of each webhook-id).
+    by_moment: std::collections::BTreeMap<String, u64>,
+    ids: std::collections::HashSet<String>,
+    /// Deliveries of a webhook-id seen before (receivers dedup on it).
+    duplicates: u64,
+    /// Requests whose signature did not verify.
+    bad_signatures: u64,
+}
+
+type Receiver = std::sync::Arc<std::sync::Mutex<Received>>;
+
+/// A webhook receiver as a shop's CRM would run one: verify the signature, dedup on
+/// `webhook-id`, count.
+async fn receive(axum::extract::State(seen): axum::extract::State<Receiver>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> axum::http::StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (id, timestamp, signature) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
+    let Ok(secret) = glint_outbox::signature::Secret::parse(DEMO_SECRET) else { return axum::http::StatusCode::INTERNAL_SERVER_ERROR };
+    let now = super::now_ms() / 1000;
+    let verified = glint_outbox::signature::verify(&secret, &glint_outbox::signature::Headers { id: &id, timestamp: &timestamp, signature: &signature }, &body, now, 300);
+    let Ok(mut seen) = seen.lock() else { return axum::http::StatusCode::INTERNAL_SERVER_ERROR };
+    if verified.is_err() {
+        seen.bad_signatures += 1;
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    if !seen.ids.insert(id) {
+        seen.duplicates += 1;
+        return axum::http::StatusCode::NO_CONTENT;
+    }
+    let moment = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.get("moment").and_then(|m| m.as_str()).map(str::to_string)).unwrap_or_default();
+    *seen.by_moment.entry(moment).or_insert(0) += 1;
+    axum::http::StatusCode::NO_CONTENT
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,43 +86,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let log = super::open_log(&args.dir, glint_log::LogOptions { seal_cpu_share: 0.5, ..Default::default() })?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = Instant::now();
-    let (report, url) = runtime.block_on(async {
-        let server = glint_server::Server::new(log, glint_server::ServerConfig::new(DEMO_KEY));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a local port")?;
-        let addr = listener.local_addr()?;
-        let url = format!("http://{addr}");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = {
-            let server = server.clone();
-            tokio::spawn(async move { glint_server::serve(listener, &server, async { let _ = stop_rx.await; }).await })
-        };
-        let poster = Poster::new(&url, DEMO_KEY);
-        wait_healthy(&poster, Duration::from_secs(10)).await?;
-        eprintln!("glint demo: server on {url}, data in {}; {} shoppers × {} days of simulated traffic", args.dir.display(), args.users, args.days);
-        let sim_cfg = super::simulate::sim_config(args.users, args.days, args.seed, None, true)?;
-        let wall_ms = args.minutes.max(0.05) * 60_000.0;
-        // The simulated days play out over `--minutes` of wall time, in time order.
-        let pace = super::simulate::Pace { sim_start_ms: sim_cfg.start_ms, speedup: (f64::from(args.days) * 86_400_000.0) / (wall_ms * 0.95) };
-        let sim = Simulator::new(sim_cfg);
-        // A little slack past the paced end, so the last batches are delivered.
-        let deadline = Instant::now() + Duration::from_secs_f64(wall_ms / 1000.0 + 5.0);
-        let bar = spinner("posting");
-        let t0 = Instant::now();
-        let report = super::simulate::post_live(sim, poster.clone(), args.concurrency, 100, Some(deadline), Some(pace), |p| {
-            let rate = p.accepted as f64 / t0.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!("{} events accepted ({:.0}/s), {} rejected", thousands(p.accepted), rate, thousands(p.rejected)));
-        })
-        .await?;
-        bar.finish_and_clear();
-        let (_, metrics) = poster.get("/metrics").await?;
-        let _ = stop_tx.send(());
-        let _ = serving.await;
-        Ok::<_, anyhow::Error>((report, (url, String::from_utf8_lossy(&metrics).into_owned())))
-    })?;
-    let (url, metrics) = url;
-    // Moments over what was stored, in event time: the same engine and output as
-    // `glint replay` (the live engine inside `glint serve` is the next step).
-    let log = super::open_log_read(&args.dir)?;
     let cfg = crate::config::Config::default();
     let mut engine_cfg = cfg.engine_config(args.moments.moments.as_deref())?;
     // The demo shop's shipping cutoff falls on the last simulated day, so holiday_cutoff can
@@ -96,16 +99,87 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let mut engine = glint_engine::Engine::new(engine_cfg, cfg.taxonomy()?);
-    let firings_path = args.dir.join(glint_log::FIRING_LOG);
-    let mut firings_out = std::io::BufWriter::new(std::fs::File::create(&firings_path).with_context(|| format!("creating {}", firings_path.display()))?);
-    let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, u64>> = Default::default();
-    let mut n_firings = 0u64;
-    let mut b = StatsBuilder::default();
-    super::replay::drive(&log, &mut engine, &mut firings_out, |e, _| b.add(e), |f| {
-        *by_moment.entry(f.moment.clone()).or_default().entry(f.outcome.as_str()).or_insert(0) += 1;
-        n_firings += 1;
+    let wall_ms = args.minutes.max(0.05) * 60_000.0;
+    let speedup = (f64::from(args.days) * 86_400_000.0) / (wall_ms * 0.95);
+    let received: Receiver = Default::default();
+    let (report, url) = runtime.block_on(async {
+        // The shop's webhook receiver, on its own port.
+        let hooks = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the webhook receiver")?;
+        let hooks_url = format!("http://{}/hooks", hooks.local_addr()?);
+        let receiver = axum::Router::new().route("/hooks", axum::routing::post(receive)).with_state(received.clone());
+        tokio::spawn(async move { axum::serve(hooks, receiver).await });
+        let secret = glint_outbox::signature::Secret::parse(DEMO_SECRET).context("the demo secret")?;
+        let mut shop = glint_outbox::Endpoint::new("shop", hooks_url, secret);
+        shop.backoff_base = Duration::from_millis(50);
+        shop.backoff_max = Duration::from_secs(2);
+        let mut live = glint_server::LiveConfig::new(engine_cfg.clone());
+        // Simulated days pass in seconds: event time follows the events, not the wall clock,
+        // and concurrent posters may be a few simulated hours apart.
+        live.wall_clock = false;
+        live.lateness_ms = (speedup * 3_000.0).max(2.0 * 3_600_000.0) as i64;
+        live.endpoints = vec![shop];
+        live.deliver_max_age_ms = None;
+        let server = glint_server::Server::with_live(log, glint_server::ServerConfig::new(DEMO_KEY), live).context("starting the live engine")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a local port")?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = {
+            let server = server.clone();
+            tokio::spawn(async move { glint_server::serve(listener, &server, async { let _ = stop_rx.await; }).await })
+        };
+        let poster = Poster::new(&url, DEMO_KEY);
+        wait_healthy(&poster, Duration::from_secs(10)).await?;
+        eprintln!("glint demo: server on {url}, data in {}; {} shoppers × {} days of simulated traffic", args.dir.display(), args.users, args.days);
+        let sim_cfg = super::simulate::sim_config(args.users, args.days, args.seed, None, true)?;
+        // The simulated days play out over `--minutes` of wall time, in time order.
+        let pace = super::simulate::Pace { sim_start_ms: sim_cfg.start_ms, speedup };
+        let sim = Simulator::new(sim_cfg);
+        // A little slack past the paced end, so the last batches are delivered.
+        let deadline = Instant::now() + Duration::from_secs_f64(wall_ms / 1000.0 + 5.0);
+        let bar = spinner("posting");
+        let t0 = Instant::now();
+        let report = super::simulate::post_live(sim, poster.clone(), args.concurrency, 100, Some(deadline), Some(pace), |p| {
+            let rate = p.accepted as f64 / t0.elapsed().as_secs_f64().max(1e-3);
+            let nudges: u64 = received.lock().map_or(0, |r| r.by_moment.values().sum());
+            bar.set_message(format!("{} events accepted ({:.0}/s), {} rejected · {} nudges delivered by webhook", thousands(p.accepted), rate, thousands(p.rejected), thousands(nudges)));
+        })
+        .await?;
+        // Let the engine catch up and the outbox drain (bounded: a dead receiver must not hang
+        // the demo).
+        bar.set_message("delivering the last webhooks".to_string());
+        let drain_deadline = Instant::now() + Duration::from_secs(30);
+        let metrics = loop {
+            let (_, m) = poster.get("/metrics").await?;
+            let text = String::from_utf8_lossy(&m).into_owned();
+            let pending: f64 = text.lines().filter(|l| l.starts_with("glint_outbox_pending{")).filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok()).sum();
+            if (pending == 0.0 && text.contains("glint_outbox_pending{")) || Instant::now() > drain_deadline {
+                break m;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        bar.finish_and_clear();
+        let _ = stop_tx.send(());
+        let _ = serving.await;
+        Ok::<_, anyhow::Error>((report, (url, String::from_utf8_lossy(&metrics).into_owned())))
     })?;
+    drop(runtime);
+    let (url, metrics) = url;
+    // What fired, from the firing log the live engine wrote.
+    let firings_path = args.dir.join(glint_log::FIRING_LOG);
+    let mut by_moment: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+    let mut n_firings = 0u64;
+    for line in std::fs::read_to_string(&firings_path).with_context(|| format!("reading {}", firings_path.display()))?.lines() {
+        let f: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: a firing is not JSON", firings_path.display()))?;
+        let (moment, outcome) = (f["moment"].as_str().unwrap_or("?").to_string(), f["outcome"].as_str().unwrap_or("?").to_string());
+        *by_moment.entry(moment).or_default().entry(outcome).or_insert(0) += 1;
+        n_firings += 1;
+    }
+    let log = super::open_log_read(&args.dir)?;
+    let mut b = StatsBuilder::default();
+    for e in log.scan(..)? {
+        b.add(&e?);
+    }
     let s = b.finish();
     let mut lat = report.latencies_us.clone();
     lat.sort_unstable();
@@ -128,24 +202,63 @@ pub fn run(args: Args) -> Result<ExitCode> {
         firings_path.display(),
         cutoff.map_or("-".to_string(), |c| c.strftime("%Y-%m-%d 12:00 UTC").to_string())
     );
+    let received = received.lock().map_err(|_| anyhow::anyhow!("the receiver panicked"))?;
     for (moment, outcomes) in &by_moment {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
-        println!("  {moment:>20}  {}", parts.join(", "));
+        let hooks = received.by_moment.get(moment).map_or(String::new(), |n| format!("  → {} webhooks", thousands(*n)));
+        println!("  {moment:>20}  {}{hooks}", parts.join(", "));
     }
+    let delivered: u64 = received.by_moment.values().sum();
+    let e2o = histogram_quantiles(&metrics, "glint_event_to_outbox_seconds");
+    println!();
+    println!("Webhooks (built-in receiver, Standard Webhooks signatures checked):");
+    println!(
+        "  {} nudges delivered and verified, {} bad signatures, {} re-deliveries deduplicated by webhook-id; event → outbox p50 {} p99 {}",
+        thousands(delivered),
+        received.bad_signatures,
+        received.duplicates,
+        e2o.0,
+        e2o.1
+    );
     println!();
     println!(
-        "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings; data in {}",
+        "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings, {} webhooks delivered; data in {}",
         thousands(s.events),
         thousands(s.users),
         thousands(s.sessions),
         started.elapsed().as_secs_f64(),
         thousands(report.rejected),
         thousands(n_firings),
+        thousands(delivered),
         args.dir.display()
     );
-    println!("next: glint stats --data {0} · glint replay --data {0} --out firings.jsonl · glint export --data {0} --out events.parquet", args.dir.display());
+    println!("next: glint stats --data {0} · glint outbox --data {0} · glint replay --data {0} --out firings.jsonl · glint export --data {0} --out events.parquet", args.dir.display());
+    if received.bad_signatures > 0 {
+        anyhow::bail!("{} webhooks failed signature verification", received.bad_signatures);
+    }
     if report.failed_requests > 0 {
         anyhow::bail!("{} requests failed; first: {}", report.failed_requests, report.first_failure.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// p50 and p99 of a Prometheus histogram in the text exposition (bucket upper bounds), as text.
+fn histogram_quantiles(metrics: &str, name: &str) -> (String, String) {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    let q = |p: f64| -> String {
+        if total == 0.0 {
+            return "-".into();
+        }
+        buckets.iter().find(|(_, c)| *c >= p * total).map_or("-".into(), |(le, _)| if le.is_finite() { format!("≤{:.1} ms", le * 1000.0) } else { "> max".into() })
+    };
+    (q(0.5), q(0.99))
 }

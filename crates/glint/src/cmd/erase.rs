@@ -29,14 +29,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut log = super::open_log(&args.data, cfg.log_options())
         .context("erase needs the data directory to itself: stop `glint serve` or call DELETE /v1/users/{id} with the admin key")?;
     let e = log.erase(&args.user).context("erasing")?;
+    // Beyond the log: the outbox's deliveries, and the engine checkpoint (rebuilt from the
+    // erased log at the next start).
+    let outbox = args.data.join("outbox");
+    let deliveries_removed = if outbox.exists() { glint_outbox::Outbox::erase(&outbox, &e.ids).context("erasing from the webhook outbox")? } else { 0 };
+    let checkpoint = args.data.join("engine").join("checkpoint");
+    for path in [checkpoint.clone(), checkpoint.with_extension("old")] {
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err).with_context(|| format!("removing {}", path.display())),
+            _ => {}
+        }
+    }
     if args.json {
-        println!("{:#}", json!({"events_removed": e.events_removed, "segments_rewritten": e.segments_rewritten, "linked_ids": e.linked_ids, "receipt": e.receipt}));
+        println!(
+            "{:#}",
+            json!({"events_removed": e.events_removed, "segments_rewritten": e.segments_rewritten, "linked_ids": e.linked_ids, "deliveries_removed": deliveries_removed, "receipt": e.receipt})
+        );
     } else {
         println!(
-            "erased {} events ({} linked ids, {} segments rewritten); suppressed for future ingestion; receipt {}",
+            "erased {} events ({} linked ids, {} segments rewritten), {} webhook deliveries and the engine checkpoint; suppressed for future ingestion; receipt {}",
             e.events_removed,
             e.linked_ids,
             e.segments_rewritten,
+            deliveries_removed,
             e.receipt.display()
         );
     }

@@ -6,6 +6,7 @@ pub mod erase;
 pub mod export;
 pub mod import;
 pub mod moments;
+pub mod outbox;
 pub mod replay;
 pub mod retain;
 pub mod serve;
