@@ -162,7 +162,7 @@ impl Engine {
     }
 
     fn state_out(&self) -> StateOut<'_> {
-        let mut shoppers: Vec<(&str, &ShopperState)> = self.shoppers.iter().map(|(id, s)| (id.as_str(), s)).collect();
+        let mut shoppers: Vec<(&str, &ShopperState)> = self.shoppers.iter().map(|(id, s)| (id.as_str(), &**s)).collect();
         shoppers.sort_unstable_by_key(|(id, _)| *id);
         let mut aliases: Vec<(&str, &str)> = self.aliases.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         aliases.sort_unstable();
@@ -232,7 +232,7 @@ impl Engine {
             for m in state.counted.iter().map(|c| c.moment).chain(state.armed.iter().map(|(m, _)| *m)) {
                 moment_ok(usize::from(m), "a shopper's cap or timer")?;
             }
-            if self.shoppers.insert(id, state).is_some() {
+            if self.shoppers.insert(id, Box::new(state)).is_some() {
                 return Err(corrupt("a shopper appears twice"));
             }
         }
@@ -617,11 +617,11 @@ impl SavedProfile<'_> {
                 client_id: borrowed(client_id),
                 start_ms: *start_ms,
                 last_ms: *last_ms,
-                counts: Cow::Borrowed(counts),
+                counts: Cow::Owned(counts.dense()),
                 first_view_ms: *first_view_ms,
                 referrer: *referrer as u8,
             },
-            lifetime: Cow::Borrowed(lifetime),
+            lifetime: Cow::Owned(lifetime.dense()),
             custom,
             cart: cart
                 .iter()
@@ -667,11 +667,11 @@ impl SavedProfile<'_> {
                 client_id: owned(s.client_id),
                 start_ms: s.start_ms,
                 last_ms: s.last_ms,
-                counts: s.counts.into_owned(),
+                counts: crate::profile::SignalCounts::from_dense(&s.counts),
                 first_view_ms: s.first_view_ms,
                 referrer,
             },
-            lifetime: self.lifetime.into_owned(),
+            lifetime: crate::profile::SignalCounts::from_dense(&self.lifetime),
             custom,
             cart: self
                 .cart

@@ -71,6 +71,9 @@ pub struct Condition {
     roots: Vec<&'static str>,
     /// `root.field` paths it reads, for the receipt.
     paths: Vec<(&'static str, String)>,
+    /// Per variable it reads: the fields it names, or `None` when it uses the variable whole
+    /// (`size(cart)`), so every field is built.
+    wants: Vec<(&'static str, Option<Vec<String>>)>,
 }
 
 impl PartialEq for Condition {
@@ -124,8 +127,15 @@ impl Condition {
         }
         roots.sort_unstable();
         roots.dedup();
-        let paths = member_paths(source);
-        let condition = Condition { source: source.to_string(), program: Arc::new(program), roots, paths };
+        let (paths, bare) = member_paths(source);
+        let wants = roots
+            .iter()
+            .map(|r| {
+                let fields = (!bare.contains(r)).then(|| paths.iter().filter(|(pr, _)| pr == r).map(|(_, f)| f.clone()).collect());
+                (*r, fields)
+            })
+            .collect();
+        let condition = Condition { source: source.to_string(), program: Arc::new(program), roots, paths, wants };
         // Try it on a shopper with every field present: catches misspelt fields and type errors.
         let sample = sample_profile();
         let mut event = Event::new("sample".into(), 0, glint_event::Signal::Builtin(Builtin::ProductViewed), glint_event::Source::Segment);
@@ -151,7 +161,7 @@ impl Condition {
 
     /// Evaluate: whether it holds, and the values of the fields it read.
     pub(crate) fn eval(&self, facts: &Facts<'_>) -> Result<(bool, Vec<(String, Fact)>), String> {
-        let built: Vec<(&'static str, Fields)> = self.roots.iter().map(|r| (*r, build(r, facts))).collect();
+        let built: Vec<(&'static str, HashMap<&'static str, CelValue>)> = self.wants.iter().map(|(r, want)| (*r, build(r, facts, want.as_deref()))).collect();
         let mut seen = Vec::with_capacity(self.paths.len());
         for (root, field) in &self.paths {
             if let Some((_, m)) = built.iter().find(|(r, _)| r == root)
@@ -174,7 +184,7 @@ impl Condition {
     fn context(&self, facts: &Facts<'_>) -> Context<'static, 'static> {
         let mut ctx = Context::with_env(env());
         for root in &self.roots {
-            ctx.add_variable_from_value(*root, build(root, facts));
+            ctx.add_variable_from_value(*root, build(root, facts, None));
         }
         ctx
     }
@@ -187,83 +197,97 @@ fn env() -> Arc<cel::Env> {
     ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
 }
 
-type Fields = HashMap<&'static str, CelValue>;
+/// A variable's fields being built, skipping those the condition does not read.
+struct Fields<'w> {
+    map: HashMap<&'static str, CelValue>,
+    want: Option<&'w [String]>,
+}
+
+impl Fields<'_> {
+    fn put(&mut self, key: &'static str, value: CelValue) {
+        if self.want.is_none_or(|w| w.iter().any(|f| f == key)) {
+            self.map.insert(key, value);
+        }
+    }
+}
 
 fn text(s: &str) -> CelValue {
     CelValue::String(Arc::new(s.to_string()))
 }
 
-fn build(root: &str, f: &Facts<'_>) -> HashMap<&'static str, CelValue> {
+/// The fields of variable `root`, only those in `want` when given (a condition that names
+/// its fields pays for those alone: the per-signal maps have dozens).
+fn build(root: &str, f: &Facts<'_>, want: Option<&[String]>) -> HashMap<&'static str, CelValue> {
     let p = f.profile;
-    let mut m: Fields = HashMap::new();
+    let mut m = Fields { map: HashMap::new(), want };
     match root {
         "event" => {
             if let Some(e) = f.event {
-                m.insert("signal", text(e.signal.name()));
+                m.put("signal", text(e.signal.name()));
                 let pr = &e.properties;
                 for (k, v) in [("product_id", &pr.product_id), ("category", &pr.category), ("brand", &pr.brand), ("currency", &pr.currency), ("query", &pr.query), ("coupon", &pr.coupon), ("order_id", &pr.order_id), ("cart_id", &pr.cart_id)] {
                     if let Some(v) = v {
-                        m.insert(k, text(v));
+                        m.put(k, text(v));
                     }
                 }
                 for (k, v) in [("price", pr.price), ("quantity", pr.quantity), ("revenue", pr.revenue), ("rating", pr.rating), ("points", pr.points)] {
                     if let Some(v) = v {
-                        m.insert(k, CelValue::Float(v));
+                        m.put(k, CelValue::Float(v));
                     }
                 }
             }
         }
         "cart" => {
-            m.insert("items", CelValue::Float(p.cart_items()));
-            m.insert("lines", CelValue::Int(p.cart.len() as i64));
-            m.insert("value", CelValue::Float(p.cart_value()));
+            m.put("items", CelValue::Float(p.cart_items()));
+            m.put("lines", CelValue::Int(p.cart.len() as i64));
+            m.put("value", CelValue::Float(p.cart_value()));
             let products: Vec<CelValue> = p.cart.iter().filter_map(|l| l.product_id.as_deref().map(text)).collect();
-            m.insert("products", CelValue::List(Arc::new(products)));
+            m.put("products", CelValue::List(Arc::new(products)));
         }
         "session" => {
             let mut events = 0;
             for &b in Builtin::ALL {
                 let n = p.session.count(b);
                 events += i64::from(n);
-                m.insert(b.name(), CelValue::Int(i64::from(n)));
+                m.put(b.name(), CelValue::Int(i64::from(n)));
             }
-            m.insert("events", CelValue::Int(events));
-            m.insert("minutes", CelValue::Float((p.session.last_ms - p.session.start_ms) as f64 / 60_000.0));
+            m.put("events", CelValue::Int(events));
+            m.put("minutes", CelValue::Float((p.session.last_ms - p.session.start_ms) as f64 / 60_000.0));
         }
         "lifetime" => {
             for &b in Builtin::ALL {
-                m.insert(b.name(), CelValue::Int(i64::from(p.lifetime(b))));
+                m.put(b.name(), CelValue::Int(i64::from(p.lifetime(b))));
             }
-            m.insert("orders", CelValue::Int(i64::from(p.orders)));
-            m.insert("revenue", CelValue::Float(p.revenue));
-            m.insert("sessions", CelValue::Int(i64::from(p.sessions)));
-            m.insert("days", CelValue::Float((p.last_seen_ms - p.first_seen_ms) as f64 / 86_400_000.0));
+            m.put("orders", CelValue::Int(i64::from(p.orders)));
+            m.put("revenue", CelValue::Float(p.revenue));
+            m.put("sessions", CelValue::Int(i64::from(p.sessions)));
+            m.put("days", CelValue::Float((p.last_seen_ms - p.first_seen_ms) as f64 / 86_400_000.0));
         }
         "profile" => {
-            m.insert("tier", text(p.tier.as_deref().unwrap_or("")));
-            m.insert("points", CelValue::Float(p.points.unwrap_or(0.0)));
-            m.insert("timezone", text(p.timezone.as_deref().unwrap_or("UTC")));
-            m.insert("wishlist_size", CelValue::Int(p.wishlist.len() as i64));
-            m.insert("nudges", CelValue::Int(i64::from(f.nudges)));
+            m.put("tier", text(p.tier.as_deref().unwrap_or("")));
+            m.put("points", CelValue::Float(p.points.unwrap_or(0.0)));
+            m.put("timezone", text(p.timezone.as_deref().unwrap_or("UTC")));
+            m.put("wishlist_size", CelValue::Int(p.wishlist.len() as i64));
+            m.put("nudges", CelValue::Int(i64::from(f.nudges)));
         }
         "intent" => {
             let (score, reasons) = p.intent(f.taxonomy);
-            m.insert("p", CelValue::Float(score));
-            m.insert("stage", text(crate::intent_stage(score)));
-            m.insert("reasons", CelValue::List(Arc::new(reasons.iter().map(|(s, _)| text(s)).collect())));
+            m.put("p", CelValue::Float(score));
+            m.put("stage", text(crate::intent_stage(score)));
+            m.put("reasons", CelValue::List(Arc::new(reasons.iter().map(|(s, _)| text(s)).collect())));
         }
         "context" => {
             let c = f.event.map(|e| &e.context);
             let device = c.map_or(p.device, |c| if c.device == glint_event::DeviceType::Unknown { p.device } else { c.device });
-            m.insert("device", text(device.as_str()));
-            m.insert("referrer", text(c.map_or(p.session.referrer, |c| c.referrer_class).as_str()));
+            m.put("device", text(device.as_str()));
+            m.put("referrer", text(c.map_or(p.session.referrer, |c| c.referrer_class).as_str()));
             if let Some(c) = c {
                 for (k, v) in [("os", &c.os), ("browser", &c.browser), ("locale", &c.locale), ("utm_source", &c.utm_source), ("utm_medium", &c.utm_medium), ("utm_campaign", &c.utm_campaign)] {
-                    m.insert(k, text(v.as_deref().unwrap_or("")));
+                    m.put(k, text(v.as_deref().unwrap_or("")));
                 }
             } else {
                 for k in ["os", "browser", "locale", "utm_source", "utm_medium", "utm_campaign"] {
-                    m.insert(k, text(""));
+                    m.put(k, text(""));
                 }
             }
         }
@@ -272,13 +296,13 @@ fn build(root: &str, f: &Facts<'_>) -> HashMap<&'static str, CelValue> {
             // engine's fixed set.
             for (k, v) in f.trigger {
                 if let Some(name) = TRIGGER_FACTS.iter().find(|n| **n == k.as_str()) {
-                    m.insert(name, v.to_cel());
+                    m.put(name, v.to_cel());
                 }
             }
         }
         _ => {}
     }
-    m
+    m.map
 }
 
 /// Render a webhook payload template: `{{fire_id}}`, `{{moment}}`, `{{user}}`, `{{at}}`,
@@ -301,7 +325,7 @@ pub(crate) fn render(template: &serde_json::Value, firing: &crate::Firing, facts
                 } else {
                     name.split_once('.').and_then(|(root, field)| {
                         let root = ROOTS.iter().find(|r| **r == root)?;
-                        build(root, facts).get(field).and_then(Fact::from_cel)
+                        build(root, facts, Some(&[field.to_string()])).get(field).and_then(Fact::from_cel)
                     })
                 };
                 match fact {
@@ -345,9 +369,11 @@ pub(crate) fn render(template: &serde_json::Value, firing: &crate::Firing, facts
 /// The names trigger facts may take in conditions.
 const TRIGGER_FACTS: [&str; 7] = ["count", "value", "threshold", "days_ahead", "idle_minutes", "window_minutes", "hours_ahead"];
 
-/// `root.field` pairs in the source, outside string literals, in order of first use.
-fn member_paths(source: &str) -> Vec<(&'static str, String)> {
+/// `root.field` pairs in the source, outside string literals, in order of first use; and the
+/// variables used bare (not followed by `.field`).
+fn member_paths(source: &str) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
     let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut bare: Vec<&'static str> = Vec::new();
     let b = source.as_bytes();
     let mut i = 0;
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
@@ -367,9 +393,14 @@ fn member_paths(source: &str) -> Vec<(&'static str, String)> {
                 i += 1;
             }
             let word = &source[start..i];
+            let dotted = i < b.len() && b[i] == b'.';
             if let Some(root) = ROOTS.iter().find(|r| **r == word)
-                && i < b.len()
-                && b[i] == b'.'
+                && !dotted
+            {
+                bare.push(root);
+            }
+            if let Some(root) = ROOTS.iter().find(|r| **r == word)
+                && dotted
             {
                 let fs = i + 1;
                 let mut j = fs;
@@ -386,7 +417,7 @@ fn member_paths(source: &str) -> Vec<(&'static str, String)> {
         }
         i += 1;
     }
-    out
+    (out, bare)
 }
 
 /// Line and column of the first whole-word occurrence of `word` (1, 1 when absent).
@@ -482,7 +513,8 @@ mod tests {
 
     #[test]
     fn member_paths_skip_strings_and_repeat_once() {
-        let paths = member_paths("cart.value > 1 && context.device == 'cart.x' && cart.value < 9");
+        let (paths, bare) = member_paths("cart.value > 1 && context.device == 'cart.x' && cart.value < 9 && size(session) > 0");
         assert_eq!(paths, [("cart", "value".to_string()), ("context", "device".to_string())]);
+        assert_eq!(bare, ["session"]);
     }
 }

@@ -519,6 +519,25 @@ impl ShopperState {
     }
 }
 
+/// Entries per store of the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineCensus {
+    /// Shoppers tracked.
+    pub shoppers: usize,
+    /// Ids merged into another.
+    pub aliases: usize,
+    /// Products someone wished for.
+    pub wished_products: usize,
+    /// (product, shopper) wishes.
+    pub wishes: usize,
+    /// Event times kept for windowed counts across shoppers.
+    pub popular_times: usize,
+    /// Pending timers.
+    pub timers: usize,
+    /// Recent sent/held-out firings kept for caps and the budget.
+    pub counted: usize,
+}
+
 /// Counters of what the engine did besides firing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -536,7 +555,8 @@ type RecentByProduct = HashMap<String, std::collections::VecDeque<i64>, foldhash
 pub struct Engine {
     config: EngineConfig,
     taxonomy: Taxonomy,
-    shoppers: HashMap<String, ShopperState, foldhash::fast::FixedState>,
+    /// Boxed: the table's empty slots then cost a pointer, not a whole state.
+    shoppers: HashMap<String, Box<ShopperState>, foldhash::fast::FixedState>,
     /// Anonymous (or previous) id → the id it was merged into.
     aliases: HashMap<String, String, foldhash::fast::FixedState>,
     /// Product → shoppers who wished for it or asked about it (for back in stock).
@@ -550,6 +570,8 @@ pub struct Engine {
     /// The longest cap or budget window: older `Counted` entries can go.
     counted_horizon_ms: i64,
     stats: EngineStats,
+    /// A buffer `apply` reuses.
+    scratch: Vec<f64>,
 }
 
 impl Engine {
@@ -577,6 +599,7 @@ impl Engine {
             now_ms: i64::MIN,
             counted_horizon_ms,
             stats: EngineStats::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -603,6 +626,19 @@ impl Engine {
     /// What the engine counted besides firings.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// How many entries each of the engine's stores holds (for metrics and memory work).
+    pub fn census(&self) -> EngineCensus {
+        EngineCensus {
+            shoppers: self.shoppers.len(),
+            aliases: self.aliases.len(),
+            wished_products: self.wishers.len(),
+            wishes: self.wishers.values().map(|w| w.len()).sum(),
+            popular_times: self.recent.iter().map(|(_, by)| by.values().map(|t| t.len()).sum::<usize>()).sum(),
+            timers: self.timers.by_due.len(),
+            counted: self.shoppers.values().map(|s| s.counted.len()).sum(),
+        }
     }
 
     /// Moments pending for a shopper (by any of their ids): name and due time, soonest first.
@@ -713,8 +749,15 @@ impl Engine {
             return out;
         }
         let Some(id) = self.identify(e) else { return out };
-        let state = self.shoppers.entry(id.clone()).or_default();
-        let before: Vec<f64> = self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }).collect();
+        // Two lookups for a known shopper are cheaper than cloning the id for `entry`.
+        if !self.shoppers.contains_key(&id) {
+            self.shoppers.insert(id.clone(), Box::default());
+        }
+        let Some(state) = self.shoppers.get_mut(&id) else { return out };
+        // Metrics before the event, for threshold crossings (a reused buffer: no allocation).
+        let mut before = std::mem::take(&mut self.scratch);
+        before.clear();
+        before.extend(self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }));
         state.profile.apply(e);
         if let (Signal::Builtin(Builtin::ProductAddedToWishlist | Builtin::BackInStockRequested), Some(product)) = (&e.signal, &e.properties.product_id) {
             self.wishers.entry(product.clone()).or_default().insert(id.clone());
@@ -730,13 +773,20 @@ impl Engine {
         self.arm_for_event(e, &id);
         // Moments that qualify at the event itself.
         let mut candidates = Vec::new();
+        let profile_after = self.shoppers.get(&id).map(|s| &s.profile);
+        let mut crossed: Vec<(usize, Vec<(String, Fact)>)> = Vec::new();
         for (m, before_m) in before.iter().enumerate() {
+            if let Trigger::Crossing { metric, threshold } = &self.config.moments[m].trigger {
+                let after = profile_after.map_or(0.0, |p| metric.of(p));
+                if *before_m < *threshold && after >= *threshold {
+                    crossed.push((m, vec![("value".to_string(), Fact::Num(after)), ("threshold".to_string(), Fact::Num(*threshold))]));
+                }
+            }
+        }
+        for m in 0..before.len() {
             let values = match &self.config.moments[m].trigger {
                 Trigger::Signal { signals } => signals.contains(&e.signal).then(Vec::new),
-                Trigger::Crossing { metric, threshold } => {
-                    let after = self.shoppers.get(&id).map_or(0.0, |s| metric.of(&s.profile));
-                    (*before_m < *threshold && after >= *threshold).then(|| vec![("value".to_string(), Fact::Num(after)), ("threshold".to_string(), Fact::Num(*threshold))])
-                }
+                Trigger::Crossing { .. } => crossed.iter().position(|(cm, _)| *cm == m).map(|i| std::mem::take(&mut crossed[i].1)),
                 Trigger::Popular { on, counted, window_ms, at_least } if *on == e.signal => {
                     let n = e.properties.product_id.as_ref().map_or(0, |product| {
                         let times = self.recent.iter_mut().find(|(s, _)| s == counted).and_then(|(_, by)| by.get_mut(product));
@@ -755,6 +805,7 @@ impl Engine {
                 candidates.extend(self.qualify(m, &id, e.time_ms, Some(e), values, vec![e.message_id.clone()]));
             }
         }
+        self.scratch = before;
         out.extend(self.settle(candidates));
         out
     }
@@ -857,8 +908,9 @@ impl Engine {
     }
 
     /// Fold an absorbed shopper into `into`: profile, caps, and their pending timers.
-    fn merge(&mut self, into: &str, absorbed: ShopperState) {
+    fn merge(&mut self, into: &str, absorbed: Box<ShopperState>) {
         let target = self.shoppers.entry(into.to_string()).or_default();
+        let absorbed = *absorbed;
         target.profile.absorb(absorbed.profile);
         target.counted.extend(absorbed.counted);
         target.counted.sort_by_key(|c| c.at);

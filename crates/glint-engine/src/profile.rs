@@ -9,7 +9,49 @@ use glint_event::{Builtin, DeviceType, Event, ReferrerClass, Signal, Source, Tax
 pub const SESSION_GAP_MS: i64 = 30 * 60 * 1000;
 
 /// Products remembered as recently viewed.
-const RECENT_VIEWS_MAX: usize = 10;
+const RECENT_VIEWS_MAX: usize = 5;
+
+/// Events per builtin signal, sparse: a shopper touches a handful of the signals, so pairs
+/// (signal code, count) in code order take a fraction of a dense array of them all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SignalCounts(Vec<(u8, u32)>);
+
+impl SignalCounts {
+    pub(crate) fn get(&self, b: Builtin) -> u32 {
+        let code = b.code();
+        self.0.iter().find(|(c, _)| *c == code).map_or(0, |(_, n)| *n)
+    }
+
+    pub(crate) fn add(&mut self, b: Builtin, n: u32) {
+        let code = b.code();
+        match self.0.binary_search_by_key(&code, |(c, _)| *c) {
+            Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
+            Err(i) => self.0.insert(i, (code, n)),
+        }
+    }
+
+    /// As a dense array indexed by signal code (the checkpoint's form).
+    pub(crate) fn dense(&self) -> Vec<u32> {
+        let mut out = vec![0; self.0.last().map_or(0, |(c, _)| usize::from(*c) + 1)];
+        for (c, n) in &self.0 {
+            out[usize::from(*c)] = *n;
+        }
+        out
+    }
+
+    /// From a dense array; codes that are not builtin signals are dropped.
+    pub(crate) fn from_dense(dense: &[u32]) -> SignalCounts {
+        SignalCounts(dense.iter().enumerate().filter(|(c, n)| **n > 0 && *c <= usize::from(u8::MAX) && Builtin::from_code(*c as u8).is_some()).map(|(c, n)| (c as u8, *n)).collect())
+    }
+
+    fn absorb(&mut self, other: &SignalCounts) {
+        for (c, n) in &other.0 {
+            if let Some(b) = Builtin::from_code(*c) {
+                self.add(b, *n);
+            }
+        }
+    }
+}
 
 /// One line of the cart.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +74,7 @@ pub struct Session {
     /// Last event time.
     pub last_ms: i64,
     /// Events per builtin signal code in this session.
-    pub(crate) counts: Vec<u32>,
+    pub(crate) counts: SignalCounts,
     /// Time of the session's first `product_viewed`.
     pub first_view_ms: Option<i64>,
     /// Where the session came from.
@@ -42,7 +84,7 @@ pub struct Session {
 impl Session {
     /// Events of `signal` in this session (builtins only; custom signals count as 0).
     pub fn count(&self, b: Builtin) -> u32 {
-        self.counts.get(b.code() as usize).copied().unwrap_or(0)
+        self.counts.get(b)
     }
 
     /// Whether the event just applied was the session's first of its signal (builtins only).
@@ -63,7 +105,7 @@ pub struct Profile {
     /// The current session.
     pub session: Session,
     /// Lifetime events per builtin signal code.
-    pub(crate) lifetime: Vec<u32>,
+    pub(crate) lifetime: SignalCounts,
     /// Custom signals, lifetime.
     pub(crate) custom: HashMap<Box<str>, u32>,
     /// The cart now.
@@ -103,7 +145,7 @@ pub struct Profile {
 impl Profile {
     /// Lifetime count of a builtin signal.
     pub fn lifetime(&self, b: Builtin) -> u32 {
-        self.lifetime.get(b.code() as usize).copied().unwrap_or(0)
+        self.lifetime.get(b)
     }
 
     /// Cart value: Σ quantity × price.
@@ -157,15 +199,15 @@ impl Profile {
         }
         if new_session {
             self.sessions += 1;
-            self.session = Session { client_id: e.session_id.clone(), start_ms: t, last_ms: t, counts: Vec::new(), first_view_ms: None, referrer: e.context.referrer_class };
+            self.session = Session { client_id: e.session_id.clone(), start_ms: t, last_ms: t, counts: SignalCounts::default(), first_view_ms: None, referrer: e.context.referrer_class };
         }
         self.session.last_ms = t;
         self.last_seen_ms = t;
         self.imported = !matches!(e.source, Source::Segment | Source::Ga4 | Source::PostHog);
         match &e.signal {
             Signal::Builtin(b) => {
-                bump(&mut self.session.counts, *b);
-                bump(&mut self.lifetime, *b);
+                self.session.counts.add(*b, 1);
+                self.lifetime.add(*b, 1);
             }
             Signal::Custom(c) => *self.custom.entry(c.clone()).or_insert(0) += 1,
         }
@@ -202,10 +244,18 @@ impl Profile {
                         self.session.first_view_ms = Some(t);
                     }
                     if let Some(id) = &p.product_id {
-                        self.recent_views.retain(|v| v != id);
-                        self.recent_views.push(id.clone());
-                        if self.recent_views.len() > RECENT_VIEWS_MAX {
-                            self.recent_views.remove(0);
+                        // Most recent last; the evicted entry's buffer is reused (views are
+                        // most events: no allocation for each).
+                        if let Some(at) = self.recent_views.iter().position(|v| v == id) {
+                            let seen = self.recent_views.remove(at);
+                            self.recent_views.push(seen);
+                        } else if self.recent_views.len() >= RECENT_VIEWS_MAX {
+                            let mut reused = self.recent_views.remove(0);
+                            reused.clear();
+                            reused.push_str(id);
+                            self.recent_views.push(reused);
+                        } else {
+                            self.recent_views.push(id.clone());
                         }
                     }
                 }
@@ -268,12 +318,7 @@ impl Profile {
         }
         self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
         self.sessions += other.sessions;
-        for (i, n) in other.lifetime.iter().enumerate() {
-            if self.lifetime.len() <= i {
-                self.lifetime.resize(i + 1, 0);
-            }
-            self.lifetime[i] += n;
-        }
+        self.lifetime.absorb(&other.lifetime);
         for (k, n) in other.custom {
             *self.custom.entry(k).or_insert(0) += n;
         }
@@ -293,10 +338,3 @@ impl Profile {
     }
 }
 
-fn bump(counts: &mut Vec<u32>, b: Builtin) {
-    let i = b.code() as usize;
-    if counts.len() <= i {
-        counts.resize(i + 1, 0);
-    }
-    counts[i] += 1;
-}

@@ -413,3 +413,4 @@ fn webhook_payloads_are_rendered_from_the_template_for_sent_firings_only() {
     assert_eq!(out[0].outcome, Outcome::NoConsent);
     assert!(out[0].payload.is_none());
 }
+

@@ -53,6 +53,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let max_age_ms = parse_duration_ms(&cfg.retention.max_age)?;
     let live_cfg = cfg.live_config(args.moments.moments.as_deref())?;
+    // Say what the engine will do with webhooks, on stderr (stdout's first line is the URL).
+    let configured: Vec<&str> = live_cfg.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let (mut hooked, mut onsite) = (0, 0);
+    for m in &live_cfg.engine.moments {
+        match &m.action {
+            glint_engine::Action::Webhook { endpoint, .. } if configured.contains(&endpoint.as_str()) => hooked += 1,
+            _ => onsite += 1,
+        }
+    }
+    eprintln!(
+        "live engine: {} moments, {hooked} with webhooks to [{}], {onsite} on-site only (GET /v1/decide){}",
+        live_cfg.engine.moments.len(),
+        configured.join(", "),
+        if configured.is_empty() { "; add a [webhooks.NAME] section to glint.toml to deliver nudges" } else { "" }
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         // The live engine replays the log first, then follows ingestion.
