@@ -429,7 +429,7 @@ fn position_of(source: &str, word: &str) -> (usize, usize) {
         let end = at + word.len();
         let after_ok = end >= source.len() || !(source.as_bytes()[end].is_ascii_alphanumeric() || source.as_bytes()[end] == b'_');
         if before_ok && after_ok {
-            return line_col(source, at);
+            return crate::moments::line_col(source, at);
         }
         from = end;
     }
@@ -442,12 +442,6 @@ fn field_position(source: &str, error: &str) -> (usize, usize) {
     named.map_or((1, 1), |name| position_of(source, name.trim()))
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
 
 fn sample_profile() -> Profile {
     let mut p = Profile::default();

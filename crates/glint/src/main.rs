@@ -68,6 +68,14 @@ enum Command {
     Outbox(cmd::outbox::Args),
     /// Count events, shoppers, sessions and signals in a data directory.
     Stats(cmd::stats::Args),
+    /// Export the labelled feature matrix as CSV: one row per session with the features the
+    /// intent model trains on, so any learner can be compared on the same rows and split.
+    ///
+    /// Sessions are those of `glint stats`. Columns: session, shopper, start, label, split
+    /// (the earliest 80 % of sessions by start are train), then one per feature. With the
+    /// default label, purchase-in-session, features see only events before the first order.
+    /// Example: glint features --data ./data --out features.csv --label purchase-within:7d
+    Features(cmd::features::Args),
     /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
     Simulate(cmd::simulate::Args),
     /// Remove every event of a shopper from disk, write a receipt, and block their return.
@@ -108,6 +116,7 @@ fn main() -> ExitCode {
         Command::Moments(a) => cmd::moments::run(a),
         Command::Outbox(a) => cmd::outbox::run(a),
         Command::Stats(a) => cmd::stats::run(a),
+        Command::Features(a) => cmd::features::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),
         Command::Retain(a) => cmd::retain::run(a),

@@ -5,6 +5,7 @@ pub mod bench_live;
 pub mod demo;
 pub mod erase;
 pub mod export;
+pub mod features;
 pub mod import;
 pub mod moments;
 pub mod outbox;
