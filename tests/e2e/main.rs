@@ -9,6 +9,7 @@
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
 //! - `replay`: deterministic firings; counts on the real datasets against an independent count.
 //! - `live`: the live engine in `glint serve`: firings as time passes, `/v1/decide`, restarts.
+//! - `intent`: `glint features` on the real REES46 sample.
 //! - `webhooks`: signed webhooks to a real receiver across a `kill -9` of the server.
 //! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
 //! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary).
@@ -24,6 +25,7 @@ mod import;
 mod replay;
 mod tidy;
 mod ingest;
+mod intent;
 mod live;
 mod util;
 mod webhooks;

@@ -39,10 +39,14 @@ enum Command {
     /// Run the main job on simulated traffic: an embedded server, shoppers posting live
     /// events over HTTP, and a summary at the end.
     Demo(cmd::demo::Args),
-    /// Accept events over HTTP (Segment /v1/*, GA4 /mp/collect, PostHog /batch, /capture, /e).
+    /// Accept events over HTTP (Segment /v1/*, GA4 /mp/collect, PostHog /batch, /capture, /e)
+    /// and run the live engine on them.
     ///
-    /// Every answer comes after the accepted events are fsync'd. Example:
-    ///   glint serve --data ./data --listen 127.0.0.1:8080 --write-key my-key
+    /// Every answer comes after the accepted events are fsync'd. Moments fire as events arrive
+    /// and as time passes; their firings go to DATA/firings.jsonl, nudges to the webhook
+    /// endpoints of [webhooks] in glint.toml (signed, retried, durable: see `glint outbox`),
+    /// and GET /v1/decide/{user} answers what to show a shopper now. Example:
+    ///   glint serve --data ./data --listen 127.0.0.1:8080 --write-key my-key --config glint.toml
     Serve(cmd::serve::Args),
     /// Import history files (REES46, RetailRocket, Taobao, Diginetica, OTTO, clickstream CSV,
     /// Segment JSONL). Importing a file twice adds nothing.
