@@ -40,7 +40,7 @@ use crate::{Candidate, CartLine, Counted, Engine, EngineConfig, EngineStats, Fac
 
 const MAGIC: &[u8; 8] = b"GLINTCKP";
 /// The format this build writes and reads. Bump it when a `Saved*` type or the header changes.
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 24;
 /// Largest fingerprint read: a damaged length must not become a huge allocation. A rule file
 /// holds at most 65,535 moments; their names and versions stay far below this.
@@ -497,8 +497,9 @@ impl SavedFact<'_> {
 struct SavedShopper<'a> {
     id: Cow<'a, str>,
     profile: SavedProfile<'a>,
-    /// (moment, correlation hash, time) of recent `sent` and `holdout` firings, oldest first.
-    counted: Vec<(u16, u64, i64)>,
+    /// (moment, correlation hash, time, sent rather than held out) of recent `sent` and
+    /// `holdout` firings, oldest first.
+    counted: Vec<(u16, u64, i64, bool)>,
     armed: Cow<'a, [(u16, (i64, u64))]>,
 }
 
@@ -508,7 +509,7 @@ impl SavedShopper<'_> {
         SavedShopper {
             id: Cow::Borrowed(id),
             profile: SavedProfile::of(profile),
-            counted: counted.iter().map(|&Counted { moment, key, at }| (moment, key, at)).collect(),
+            counted: counted.iter().map(|&Counted { moment, key, at, sent }| (moment, key, at, sent)).collect(),
             armed: Cow::Borrowed(armed),
         }
     }
@@ -516,7 +517,7 @@ impl SavedShopper<'_> {
     fn load(self) -> Result<(String, ShopperState), CheckpointError> {
         let state = ShopperState {
             profile: self.profile.load()?,
-            counted: self.counted.into_iter().map(|(moment, key, at)| Counted { moment, key, at }).collect(),
+            counted: self.counted.into_iter().map(|(moment, key, at, sent)| Counted { moment, key, at, sent }).collect(),
             armed: self.armed.into_owned(),
         };
         Ok((self.id.into_owned(), state))

@@ -491,6 +491,8 @@ struct Counted {
     /// Hash of the correlation key (0 without one).
     key: u64,
     at: i64,
+    /// `sent` (shown or pushed), not `holdout`.
+    sent: bool,
 }
 
 /// Per shopper. Kept small — most shoppers never fire and pay only for empty vectors.
@@ -647,6 +649,23 @@ impl Engine {
         let mut out: Vec<(&str, i64)> = state.armed.iter().filter_map(|(m, (due, _))| Some((self.config.moments.get(usize::from(*m))?.name.as_str(), *due))).collect();
         out.sort_by_key(|(_, due)| *due);
         out
+    }
+
+    /// On-site moments active for a shopper (by any of their ids) at event time `now`: sent to
+    /// them and still inside their KPI window — what a page should show. Highest priority
+    /// first, then the most recent. (Held-out firings are never active: that is the holdout.)
+    pub fn active_for(&self, id: &str, now: i64) -> Vec<(&str, i64)> {
+        let Some(state) = self.shoppers.get(self.canonical(id)) else { return Vec::new() };
+        let mut out: Vec<(&MomentSpec, i64)> = state
+            .counted
+            .iter()
+            .filter(|c| c.sent)
+            .filter_map(|c| Some((self.config.moments.get(usize::from(c.moment))?, c.at)))
+            .filter(|(spec, at)| spec.action == Action::OnSite && now - at <= spec.kpi_window_ms)
+            .collect();
+        out.sort_by(|a, b| b.0.priority.cmp(&a.0.priority).then(b.1.cmp(&a.1)));
+        out.dedup_by(|a, b| a.0.name == b.0.name);
+        out.into_iter().map(|(spec, at)| (spec.name.as_str(), at)).collect()
     }
 
     /// The canonical id a shopper id resolves to (after identify and alias merges).
@@ -1067,7 +1086,7 @@ impl Engine {
             Outcome::Sent
         };
         if matches!(outcome, Outcome::Sent | Outcome::Holdout) {
-            state.counted.push(Counted { moment: moment_id, key: corr_hash, at });
+            state.counted.push(Counted { moment: moment_id, key: corr_hash, at, sent: outcome == Outcome::Sent });
         }
         if outcome == Outcome::Sent {
             state.profile.nudges += 1;
@@ -1142,18 +1161,25 @@ fn quiet_until(q: QuietHours, tz: Option<&str>, at: i64) -> Option<i64> {
         date = date.tomorrow().ok()?;
     }
     let (h, m) = ((q.to_min / 60) as i8, (q.to_min % 60) as i8);
-    let end = date.at(h, m, 0, 0).to_zoned(zone.clone()).ok()?.timestamp().as_millisecond();
-    // An end inside a daylight-saving gap (02:30 on the night clocks jump from 02:00 to
-    // 03:00) does not exist; jiff moves it past the gap, but quiet hours ended at the jump.
-    // Step back to the first minute that is not quiet.
-    let mut t = end;
-    for _ in 0..180 {
-        match local_minute(t - MINUTE_MS, &zone) {
-            Some(prev) if !is_quiet(q, prev) && t - MINUTE_MS > at => t -= MINUTE_MS,
-            _ => break,
+    // A daylight-saving jump can swallow the end (02:00 on the night clocks go from 02:00 to
+    // 03:00), or the whole non-quiet window: then try the next day.
+    for _ in 0..4 {
+        let end = date.at(h, m, 0, 0).to_zoned(zone.clone()).ok()?.timestamp().as_millisecond();
+        // jiff moves a non-existent end past the gap, but quiet hours ended at the jump: step
+        // back to the first minute that is not quiet.
+        let mut t = end;
+        for _ in 0..180 {
+            match local_minute(t - MINUTE_MS, &zone) {
+                Some(prev) if !is_quiet(q, prev) && t - MINUTE_MS > at => t -= MINUTE_MS,
+                _ => break,
+            }
         }
+        if t > at && local_minute(t, &zone).is_some_and(|l| !is_quiet(q, l)) {
+            return Some(t);
+        }
+        date = date.tomorrow().ok()?;
     }
-    Some(t)
+    None
 }
 
 #[cfg(test)]

@@ -414,3 +414,22 @@ fn webhook_payloads_are_rendered_from_the_template_for_sent_firings_only() {
     assert!(out[0].payload.is_none());
 }
 
+
+#[test]
+fn sent_on_site_moments_are_active_for_their_kpi_window() {
+    let rules = moment("badge", "product_viewed", "action = \"onsite\"");
+    let mut engine = engine_with(&rules);
+    drive(&mut engine, &[ev(0, "u", ProductViewed, Some("p"))], MIN);
+    assert_eq!(engine.active_for("u", 30 * MIN), [("badge", 0)], "inside the 1h KPI window");
+    assert!(engine.active_for("u", 61 * MIN).is_empty(), "its window has closed");
+    // Held out: never shown, so never active.
+    let held = moment("badge", "product_viewed", "action = \"onsite\"").replace("holdout = 0.0", "holdout = 1.0");
+    let mut engine = engine_with(&held);
+    drive(&mut engine, &[ev(0, "u", ProductViewed, Some("p"))], MIN);
+    assert!(engine.active_for("u", MIN).is_empty());
+    // Webhook moments are pushed, not shown on site.
+    let pushed = moment("mail", "product_viewed", "action = { webhook = \"shop\" }");
+    let mut engine = engine_with(&pushed);
+    drive(&mut engine, &[ev(0, "u", ProductViewed, Some("p"))], MIN);
+    assert!(engine.active_for("u", MIN).is_empty());
+}

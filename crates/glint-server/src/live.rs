@@ -349,13 +349,16 @@ impl State {
         let (intent, reasons) = p.intent(self.engine.taxonomy());
         let stage = glint_engine::intent_stage(intent);
         let pending: Vec<Value> = self.engine.pending_for(user).into_iter().map(|(m, due)| json!({"moment": m, "due": format_rfc3339_ms(due)})).collect();
-        let suggested = pending.first().and_then(|m| m.get("moment")).cloned().unwrap_or(Value::Null);
+        // Active: on-site nudges sent and still inside their KPI window — show these now.
+        let active: Vec<Value> = self.engine.active_for(user, self.engine.now_ms()).into_iter().map(|(m, at)| json!({"moment": m, "since": format_rfc3339_ms(at)})).collect();
+        let suggested = active.first().or(pending.first()).and_then(|m| m.get("moment")).cloned().unwrap_or(Value::Null);
         json!({
             "user": canonical,
             "known": true,
             "intent": {"p": intent, "stage": stage, "reasons": reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect::<Vec<_>>()},
             "cart": {"items": p.cart_items(), "value": p.cart_value()},
             "session": {"product_views": p.session.count(glint_event::Builtin::ProductViewed)},
+            "active": active,
             "pending": pending,
             "suggested": suggested,
         })
