@@ -40,7 +40,7 @@ use crate::{Candidate, CartLine, Counted, Engine, EngineConfig, EngineStats, Fac
 
 const MAGIC: &[u8; 8] = b"GLINTCKP";
 /// The format this build writes and reads. Bump it when a `Saved*` type or the header changes.
-const FORMAT_VERSION: u16 = 2;
+const FORMAT_VERSION: u16 = 3;
 const HEADER_LEN: usize = 24;
 /// Largest fingerprint read: a damaged length must not become a huge allocation. A rule file
 /// holds at most 65,535 moments; their names and versions stay far below this.
@@ -555,7 +555,6 @@ struct SavedProfile<'a> {
     custom: Vec<(Cow<'a, str>, u32)>,
     cart: Vec<SavedCartLine<'a>>,
     cart_activity_ms: Option<i64>,
-    cart_activity_event: Option<Cow<'a, str>>,
     wishlist: Cow<'a, [String]>,
     recent_views: Cow<'a, [String]>,
     orders: u32,
@@ -592,7 +591,6 @@ impl SavedProfile<'_> {
             custom,
             cart,
             cart_activity_ms,
-            cart_activity_event,
             wishlist,
             recent_views,
             orders,
@@ -629,7 +627,6 @@ impl SavedProfile<'_> {
                 .map(|CartLine { product_id, quantity, price }| SavedCartLine { product_id: borrowed(product_id), quantity: quantity.to_bits(), price: price.to_bits() })
                 .collect(),
             cart_activity_ms: *cart_activity_ms,
-            cart_activity_event: borrowed(cart_activity_event),
             wishlist: Cow::Borrowed(wishlist),
             recent_views: Cow::Borrowed(recent_views),
             orders: *orders,
@@ -680,7 +677,6 @@ impl SavedProfile<'_> {
                 .map(|l| CartLine { product_id: owned(l.product_id), quantity: f64::from_bits(l.quantity), price: f64::from_bits(l.price) })
                 .collect(),
             cart_activity_ms: self.cart_activity_ms,
-            cart_activity_event: owned(self.cart_activity_event),
             wishlist: self.wishlist.into_owned(),
             recent_views: self.recent_views.into_owned(),
             orders: self.orders,

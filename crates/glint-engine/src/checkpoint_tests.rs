@@ -330,8 +330,8 @@ fn damaged_checkpoints_give_typed_errors_never_a_panic() {
     assert!(matches!(restored(false, b""), Err(CheckpointError::Corrupt { .. })));
     assert!(matches!(restored(false, b"GLNTLOG\0 a log segment, not a checkpoint"), Err(CheckpointError::NotACheckpoint)));
     let mut newer = bytes.clone();
-    newer[8] = 3;
-    assert!(matches!(restored(false, &newer), Err(CheckpointError::Version { found: 3, supported: 2 })));
+    newer[8] = 4;
+    assert!(matches!(restored(false, &newer), Err(CheckpointError::Version { found: 4, supported: 3 })));
 
     // Every truncation is an error.
     for len in 0..bytes.len() {

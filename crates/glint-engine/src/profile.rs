@@ -112,8 +112,6 @@ pub struct Profile {
     pub cart: Vec<CartLine>,
     /// Time of the last cart activity (add, remove, checkout, order).
     pub cart_activity_ms: Option<i64>,
-    /// The event id of that activity (for receipts).
-    pub cart_activity_event: Option<String>,
     /// Products wished for or requested back in stock.
     pub wishlist: Vec<String>,
     /// Most recent product views, newest last.
@@ -304,7 +302,6 @@ impl Profile {
 
     fn cart_touch(&mut self, e: &Event) {
         self.cart_activity_ms = Some(e.time_ms);
-        self.cart_activity_event = Some(e.message_id.clone());
     }
 
     /// Fold another profile (an anonymous shopper who turned out to be this one) into this.
@@ -325,7 +322,6 @@ impl Profile {
         if self.cart.is_empty() && !other.cart.is_empty() {
             self.cart = other.cart;
             self.cart_activity_ms = other.cart_activity_ms;
-            self.cart_activity_event = other.cart_activity_event;
         }
         for w in other.wishlist {
             if !self.wishlist.contains(&w) {
