@@ -138,6 +138,10 @@ pub struct Example {
     pub split: Split,
     /// [`FEATURE_COUNT`] values, in [`FEATURE_NAMES`] order.
     pub features: Vec<f64>,
+    /// With [`ExampleBuilder::with_prefixes`]: the features of the session cut to its first
+    /// k events, one per requested k (a session shorter than k gives its whole prefix) — for
+    /// judging how early the model sees the purchase coming. Empty otherwise.
+    pub prefix_features: Vec<Vec<f64>>,
 }
 
 /// What an export produced.
@@ -341,6 +345,9 @@ pub struct ExampleBuilder {
     sessionizer: Sessionizer<ShopperHistory>,
     open: HashMap<u32, SessionFeatures, foldhash::fast::RandomState>,
     summary: Summary,
+    /// Prefix lengths to snapshot, ascending, and each open session's snapshots so far.
+    prefixes: Vec<usize>,
+    snapshots: HashMap<u32, Vec<Vec<f64>>, foldhash::fast::RandomState>,
 }
 
 impl ExampleBuilder {
@@ -348,7 +355,16 @@ impl ExampleBuilder {
     /// `taxonomy`.
     pub fn new(taxonomy: Taxonomy, label: Label, plan: SessionPlan) -> ExampleBuilder {
         let summary = Summary { sessions: plan.sessions.len() as u64, ..Summary::default() };
-        ExampleBuilder { taxonomy, label, plan, sessionizer: Sessionizer::default(), open: HashMap::default(), summary }
+        ExampleBuilder { taxonomy, label, plan, sessionizer: Sessionizer::default(), open: HashMap::default(), summary, prefixes: Vec::new(), snapshots: HashMap::default() }
+    }
+
+    /// Also give each example the features of its session cut to each of `ks` events
+    /// ([`Example::prefix_features`]), computed by the same accumulator as the full row.
+    pub fn with_prefixes(mut self, ks: &[usize]) -> ExampleBuilder {
+        self.prefixes = ks.to_vec();
+        self.prefixes.sort_unstable();
+        self.prefixes.dedup();
+        self
     }
 
     /// Take one event; returns its session's example when this was the session's last event
@@ -358,7 +374,7 @@ impl ExampleBuilder {
     /// [`Error::EventsChanged`] when the events differ from the first pass's (a server
     /// appended to the data directory between the passes).
     pub fn push(&mut self, e: &Event) -> Result<Option<Example>, Error> {
-        let ExampleBuilder { taxonomy, label, plan, sessionizer, open, summary } = self;
+        let ExampleBuilder { taxonomy, label, plan, sessionizer, open, summary, prefixes, snapshots } = self;
         let Some(placed) = sessionizer.place(e) else { return Ok(None) };
         let changed = || Error::EventsChanged { time_ms: e.time_ms };
         let planned = plan.sessions.get_mut(placed.session as usize).ok_or_else(changed)?;
@@ -377,12 +393,21 @@ impl ExampleBuilder {
         };
         if in_prefix {
             features.push(taxonomy, e);
+            if prefixes.contains(&(features.events() as usize)) {
+                snapshots.entry(placed.session).or_default().push(features.values());
+            }
         }
         placed.state.push(e);
         if planned.events > 0 {
             return Ok(None);
         }
         let features = open.remove(&placed.session).ok_or_else(changed)?;
+        let mut prefix_features = snapshots.remove(&placed.session).unwrap_or_default();
+        if !prefixes.is_empty() {
+            // Shorter than some k: its whole prefix stands for that k.
+            let whole = features.values();
+            prefix_features.resize(prefixes.len(), whole);
+        }
         let positive = match *label {
             Label::PurchaseInSession => {
                 if features.events() == 0 {
@@ -416,6 +441,7 @@ impl ExampleBuilder {
             label: positive,
             split: planned.split,
             features: features.values(),
+            prefix_features,
         }))
     }
 

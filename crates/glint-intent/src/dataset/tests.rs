@@ -410,3 +410,31 @@ fn rees46_sample_gives_the_sessions_glint_stats_counts() {
     assert!(examples.iter().all(|x| x.features.iter().all(|v| v.is_finite())));
     assert!(examples.iter().all(|x| feature(x, "n_order_completed") == 0.0), "no purchase leaks into purchase-in-session");
 }
+
+#[test]
+fn prefixes_cut_each_session_to_its_first_k_events_before_the_purchase() {
+    // Four events before the order, then the order and one more: prefixes 1, 2, 3 cut; 5 and
+    // 10 are the whole prefix (4 events); nothing at or after the order is seen.
+    let mut events: Vec<Event> = [Builtin::PageViewed, Builtin::ProductViewed, Builtin::ProductAdded, Builtin::CheckoutStarted]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| ev("u", None, i as i64 * MIN_MS, *b))
+        .collect();
+    events.push(ev("u", None, 4 * MIN_MS, Builtin::OrderCompleted));
+    events.push(ev("u", None, 5 * MIN_MS, Builtin::ProductViewed));
+    let mut planner = SessionPlanner::default();
+    for e in &events {
+        planner.add(e);
+    }
+    let mut builder = ExampleBuilder::new(Taxonomy::default(), Label::PurchaseInSession, planner.finish(1.0).expect("plan")).with_prefixes(&[10, 1, 2, 3, 5]);
+    let examples: Vec<Example> = events.iter().filter_map(|e| builder.push(e).expect("push")).collect();
+    assert_eq!(examples.len(), 1);
+    let x = &examples[0];
+    let n = feature_index("n_events").expect("n_events");
+    let cut: Vec<f64> = x.prefix_features.iter().map(|f| f[n]).collect();
+    assert_eq!(cut, [1.0, 2.0, 3.0, 4.0, 4.0], "ks sorted: 1, 2, 3, 5, 10");
+    assert_eq!(x.prefix_features[4], x.features, "the longest cut is the whole prefix");
+    let added = feature_index("n_product_added").expect("n_product_added");
+    assert_eq!((x.prefix_features[1][added], x.prefix_features[2][added]), (0.0, 1.0));
+    assert!(build(&events, Label::PurchaseInSession, 1.0).0[0].prefix_features.is_empty(), "none unless asked");
+}
