@@ -90,3 +90,4 @@ pub enum Error {
     #[error("writing: {0}")]
     Io(#[from] std::io::Error),
 }
+pub mod model;
