@@ -39,3 +39,50 @@ fn features_of_the_rees46_sample_match_its_sessions_and_purchases() {
     ok(&["features", "--data", data_s, "--out", again.to_str().expect("utf-8")]);
     assert_eq!(std::fs::read(&out).expect("a"), std::fs::read(&again).expect("b"));
 }
+
+#[test]
+fn train_eval_and_explain_on_the_rees46_sample() {
+    let Some(shared) = shared_data() else { return };
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf-8");
+    ok(&["import", "--data", data_s, "--format", "rees46", shared.join("rees46_multicategory_2019-Oct_head.csv").to_str().expect("utf-8")]);
+
+    // A time split, a model trained on its train part, every figure on its test part.
+    let preds = dir.path().join("preds.csv");
+    let e: Value = serde_json::from_str(&ok(&["eval", "--data", data_s, "--split-time-fraction", "0.8", "--algo", "logistic", "--json", "--predictions", preds.to_str().expect("utf-8")])).expect("json");
+    for key in ["auc", "pr_auc", "log_loss", "brier", "ece", "f1", "sessions", "positives", "auc_by_prefix"] {
+        assert!(!e[key].is_null(), "eval lacks {key}: {e:#}");
+    }
+    // 5,067 examples, the latest 20 % (round(0.2 × 5,068) of all sessions) are test.
+    assert_eq!(e["sessions"].as_u64().unwrap_or(0) + e["train_sessions"].as_u64().unwrap_or(0), 5_067, "{e:#}");
+    let auc = e["auc"].as_f64().unwrap_or(0.0);
+    assert!(auc > 0.6 && auc <= 1.0, "the model ranks buyers above browsers: AUC {auc}");
+    let keys: Vec<&String> = e["auc_by_prefix"].as_object().expect("object").keys().collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    let rows = std::fs::read_to_string(&preds).expect("predictions");
+    assert_eq!(rows.lines().count() as u64, 1 + e["sessions"].as_u64().unwrap_or(0));
+
+    // A model file for the whole data, and why one shopper scores as they do.
+    let model = dir.path().join("intent.model");
+    let t: Value = serde_json::from_str(&ok(&["train", "--data", data_s, "--out", model.to_str().expect("utf-8"), "--algo", "gbdt", "--json"])).expect("json");
+    assert_eq!(t["rows"], 5_067);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&model).expect("model")).expect("model json");
+    assert_eq!(file["algorithm"], "gbdt");
+    let shopper = rows.lines().nth(1).and_then(|l| l.split(',').nth(1)).expect("a shopper").to_string();
+    let x: Value = serde_json::from_str(&ok(&["explain", "--data", data_s, "--model", model.to_str().expect("utf-8"), &shopper, "--json"])).expect("json");
+    let p = x["p"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&p), "{x:#}");
+    assert!(["curiosity", "consideration", "readiness"].contains(&x["stage"].as_str().unwrap_or("")), "{x:#}");
+    assert!(!x["contributions"].as_array().expect("array").is_empty());
+
+    // A model trained on another table's columns is refused, naming the schema.
+    let features = dir.path().join("f.csv");
+    ok(&["features", "--data", data_s, "--out", features.to_str().expect("utf-8")]);
+    let other = dir.path().join("table.model");
+    ok(&["train", "--features-csv", features.to_str().expect("utf-8"), "--label", "label", "--out", other.to_str().expect("utf-8"), "--algo", "logistic"]);
+    let out = crate::util::run(&["eval", "--data", data_s, "--model", other.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("schema"), "{err}");
+}

@@ -7,6 +7,7 @@
 //! - `import`: every import format, idempotency, `--strict`, and the shared real datasets.
 //! - `erase`: erasure from disk (grep of raw files), suppression, receipts.
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
+//! - `funnel`: `glint funnel` JSON, text and errors; counts equal ClickHouse's windowFunnel (chdb).
 //! - `replay`: deterministic firings; counts on the real datasets against an independent count.
 //! - `live`: the live engine in `glint serve`: firings as time passes, `/v1/decide`, restarts.
 //! - `intent`: `glint features` on the real REES46 sample.
@@ -21,6 +22,7 @@ mod cli;
 mod clients;
 mod crash;
 mod erase;
+mod funnel;
 mod import;
 mod replay;
 mod tidy;

@@ -72,6 +72,18 @@ enum Command {
     Outbox(cmd::outbox::Args),
     /// Count events, shoppers, sessions and signals in a data directory.
     Stats(cmd::stats::Args),
+    /// Show how many shoppers take each step of a funnel, how fast, and where they drop out.
+    ///
+    /// Per shopper (user id, else anonymous id), a chain starts at a step-1 event and takes
+    /// the later steps in order, all within --window of its start; a shopper counts at every
+    /// step their deepest chain reached. `ordered` is exactly ClickHouse's windowFunnel,
+    /// `strict` its 'strict_order' (any other event between steps ends the chain), `any`
+    /// takes the steps in any order. Times are whole seconds; time to convert is measured on
+    /// each shopper's earliest deepest chain (median and p90, nearest rank).
+    ///
+    /// Example: glint funnel --data ./data --steps product_viewed,product_added?,order_completed
+    /// --window 1h --by device
+    Funnel(cmd::funnel::Args),
     /// Export the labelled feature matrix as CSV: one row per session with the features the
     /// intent model trains on, so any learner can be compared on the same rows and split.
     ///
@@ -80,6 +92,24 @@ enum Command {
     /// default label, purchase-in-session, features see only events before the first order.
     /// Example: glint features --data ./data --out features.csv --label purchase-within:7d
     Features(cmd::features::Args),
+    /// Train the purchase-intent model (gradient-boosted trees or logistic regression) on the
+    /// features of a data directory's sessions, or on any CSV table.
+    ///
+    /// A small seeded hyperparameter search runs on a validation split (the latest 20 % of the
+    /// rows); the model file carries its feature schema and its intent-stage thresholds.
+    /// Example: glint train --data ./data --out intent.model --algo gbdt
+    Train(cmd::intent::TrainArgs),
+    /// Judge the intent model on a time split: AUC-ROC, PR-AUC, log loss, Brier, calibration
+    /// error, best F1, and AUC by prefix length (how early a purchase is foreseen).
+    ///
+    /// Sessions sorted by start, the first 80 % train, the rest test. With --model, that file
+    /// is judged; without, one is trained on the train split. Example:
+    ///   glint eval --data ./data --split-time-fraction 0.8 --algo gbdt --json
+    Eval(cmd::intent::EvalArgs),
+    /// Why a shopper's latest session scores as it does: the model's top contributions.
+    ///
+    /// Example: glint explain --data ./data --model intent.model user-42
+    Explain(cmd::intent::ExplainArgs),
     /// Generate realistic shop traffic: to a JSONL file, straight into a log, or live over HTTP.
     Simulate(cmd::simulate::Args),
     /// Remove every event of a shopper from disk, write a receipt, and block their return.
@@ -118,8 +148,12 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Moments(a) => cmd::moments::run(a),
+        Command::Train(a) => cmd::intent::train(a),
+        Command::Eval(a) => cmd::intent::eval(a),
+        Command::Explain(a) => cmd::intent::explain(a),
         Command::Outbox(a) => cmd::outbox::run(a),
         Command::Stats(a) => cmd::stats::run(a),
+        Command::Funnel(a) => cmd::funnel::run(a),
         Command::Features(a) => cmd::features::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),

@@ -1,0 +1,326 @@
+//! `glint train`, `glint eval`, `glint explain`: the purchase-intent model on the features of
+//! `glint features` — trained, judged on a time split, and asked why.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use glint_intent::model::{self, Algorithm, Matrix, ModelFile, TrainOptions, metrics};
+use glint_intent::{Example, ExampleBuilder, FEATURE_NAMES, FEATURE_SCHEMA_HASH, FEATURE_SCHEMA_VERSION, Label, SessionPlanner, Split};
+use serde_json::{Value, json};
+
+use crate::ConfigArg;
+use crate::config::Config;
+use crate::output::{spinner, thousands};
+
+/// Prefix lengths for "AUC by prefix length": how early the model sees the purchase coming.
+const PREFIXES: [usize; 5] = [1, 2, 3, 5, 10];
+
+/// The feature-schema id models carry: the running feature code must compute the same.
+pub fn schema_id() -> String {
+    format!("v{FEATURE_SCHEMA_VERSION}-{FEATURE_SCHEMA_HASH:016x}")
+}
+
+fn parse_label(s: &str) -> Result<Label, String> {
+    s.parse().map_err(|e: glint_intent::Error| e.to_string())
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{s:?} is not a fraction between 0 and 1 (e.g. 0.8)")),
+    }
+}
+
+fn parse_algo(s: &str) -> Result<Algorithm, String> {
+    match s {
+        "gbdt" => Ok(Algorithm::Gbdt),
+        "logistic" => Ok(Algorithm::Logistic),
+        other => Err(format!("{other:?} is not an algorithm: use gbdt or logistic")),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Data directory: train on the features of its sessions (every session is training
+    /// data; the model's own validation split is the latest 20 %).
+    #[arg(long, value_name = "DIR", required_unless_present = "features_csv", conflicts_with = "features_csv")]
+    pub data: Option<PathBuf>,
+    /// Or train on any table: a CSV with a header (numeric columns; `session`, `shopper`,
+    /// `start` are ignored, and only `split = train` rows are used when a `split` column exists).
+    #[arg(long, value_name = "FILE")]
+    pub features_csv: Option<PathBuf>,
+    /// Where to write the model file (JSON, versioned, carrying its feature schema).
+    #[arg(long, value_name = "MODEL")]
+    pub out: PathBuf,
+    /// Learner: `gbdt` (gradient-boosted trees) or `logistic`.
+    #[arg(long, default_value = "gbdt", value_parser = parse_algo)]
+    pub algo: Algorithm,
+    /// With --data: `purchase-in-session` or `purchase-within:DURATION`. With --features-csv:
+    /// the name of the label column (0/1) [default there: label].
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Print the training summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Judge this model file on the test split. Without it, a model is trained on the train
+    /// split (with --algo) and judged on the test split.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// Share of sessions, earliest start first (ties by session id), that are train; all
+    /// figures are on the rest.
+    #[arg(long, default_value_t = 0.8, value_parser = parse_fraction, value_name = "FRACTION")]
+    pub split_time_fraction: f64,
+    /// Learner when training here: `gbdt` or `logistic`.
+    #[arg(long, default_value = "gbdt", value_parser = parse_algo)]
+    pub algo: Algorithm,
+    /// What to predict: `purchase-in-session` or `purchase-within:DURATION`.
+    #[arg(long, default_value = "purchase-in-session", value_parser = parse_label)]
+    pub label: Label,
+    /// Also write each test session's prediction as CSV (session, shopper, start, label, p),
+    /// for comparisons with other learners on the same rows.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
+    /// Print JSON: auc, pr_auc, log_loss, brier, ece, f1, sessions, positives, auc_by_prefix, …
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The model file.
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The shopper (user id or anonymous id, as in the events).
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// Contributions to show.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Every session's example (two passes over the log), with prefix snapshots when asked.
+fn examples(data: &Path, config: &ConfigArg, label: Label, train_fraction: f64, prefixes: &[usize]) -> Result<(Vec<Example>, glint_intent::Summary)> {
+    let taxonomy = Config::load(config.config.as_deref())?.taxonomy()?;
+    let log = super::open_log_read(data)?;
+    let bar = spinner("finding sessions");
+    let mut planner = SessionPlanner::default();
+    for e in log.scan(..)? {
+        planner.add(&e.context("reading the log")?);
+    }
+    let mut builder = ExampleBuilder::new(taxonomy, label, planner.finish(train_fraction)?).with_prefixes(prefixes);
+    bar.set_message("computing features");
+    let mut out = Vec::new();
+    for e in log.scan(..)? {
+        out.extend(builder.push(&e.context("reading the log")?)?);
+    }
+    bar.finish_and_clear();
+    // Time order (start, then session id): the validation split is the latest training rows.
+    out.sort_by(|a, b| a.start_ms.cmp(&b.start_ms).then_with(|| a.session.cmp(&b.session)).then_with(|| a.shopper.cmp(&b.shopper)));
+    Ok((out, builder.finish()?))
+}
+
+fn matrix<'a>(rows: impl Iterator<Item = &'a Example>) -> Result<(Matrix, Vec<bool>)> {
+    let mut x = Matrix::new(FEATURE_NAMES.iter().map(|n| n.to_string()).collect());
+    let mut y = Vec::new();
+    for e in rows {
+        x.push_row(&e.features)?;
+        y.push(e.label);
+    }
+    Ok((x, y))
+}
+
+fn fit(x: &Matrix, y: &[bool], algo: Algorithm, label: &str, schema: String) -> Result<ModelFile> {
+    if y.iter().all(|l| *l) || !y.iter().any(|l| *l) {
+        bail!("the training rows have only one class ({} rows, {} positive): nothing to learn", y.len(), y.iter().filter(|l| **l).count());
+    }
+    Ok(model::train(x, y, &TrainOptions::new(algo, schema, label))?)
+}
+
+pub fn train(args: TrainArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let (file, rows, positives) = match (&args.data, &args.features_csv) {
+        (Some(data), _) => {
+            let label: Label = args.label.as_deref().unwrap_or("purchase-in-session").parse().map_err(|e: glint_intent::Error| anyhow::anyhow!("--label: {e}"))?;
+            let (examples, _) = examples(data, &args.config, label, 1.0, &[])?;
+            let (x, y) = matrix(examples.iter())?;
+            let positives = y.iter().filter(|l| **l).count();
+            (fit(&x, &y, args.algo, &label.to_string(), schema_id())?, y.len(), positives)
+        }
+        (None, Some(csv)) => {
+            let column = args.label.clone().unwrap_or_else(|| "label".into());
+            let (x, y) = read_table(csv, &column)?;
+            // A table's own columns are its schema: such a model is for evaluation, not for
+            // the engine (whose features have Glint's schema).
+            let schema = format!("table-{:016x}", xxhash_rust::xxh3::xxh3_64(x.names().join(",").as_bytes()));
+            let positives = y.iter().filter(|l| **l).count();
+            (fit(&x, &y, args.algo, &column, schema)?, y.len(), positives)
+        }
+        (None, None) => bail!("pass --data DIR or --features-csv FILE"),
+    };
+    file.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let t = &file.training;
+    if args.json {
+        println!(
+            "{:#}",
+            json!({
+                "out": args.out.display().to_string(), "algo": file.model.algorithm().as_str(), "rows": rows, "positives": positives,
+                "valid_log_loss": t.valid_log_loss, "valid_auc": t.valid_auc, "valid_pr_auc": t.valid_pr_auc,
+                "candidates": t.trials.len(), "chosen": t.chosen,
+                "stages": {"consideration": file.stages.consideration, "readiness": file.stages.readiness},
+            })
+        );
+    } else {
+        println!(
+            "trained {} on {} sessions ({} positive) in {:.1}s: {} candidates searched, validation AUC {}, log loss {:.4}; stages: consideration ≥ {:.3}, readiness ≥ {:.3} → {}",
+            file.model.algorithm().as_str(),
+            thousands(rows as u64),
+            thousands(positives as u64),
+            started.elapsed().as_secs_f64(),
+            t.trials.len(),
+            t.valid_auc.map_or("-".into(), |a| format!("{a:.4}")),
+            t.valid_log_loss,
+            file.stages.consideration,
+            file.stages.readiness,
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV table: every numeric column but the label and the meta columns becomes a feature;
+/// with a `split` column, only `train` rows.
+fn read_table(path: &Path, label: &str) -> Result<(Matrix, Vec<bool>)> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
+    let label_at = header.iter().position(|h| h == label).with_context(|| format!("{}: no column {label:?} (columns: {})", path.display(), header.join(", ")))?;
+    let split_at = header.iter().position(|h| h == "split");
+    let skip = ["session", "shopper", "start", "split"];
+    let features: Vec<usize> = (0..header.len()).filter(|&i| i != label_at && !skip.contains(&header[i].as_str())).collect();
+    let mut x = Matrix::new(features.iter().map(|&i| header[i].clone()).collect());
+    let mut y = Vec::new();
+    let mut row = vec![0.0; features.len()];
+    for (n, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", path.display(), n + 2))?;
+        if split_at.is_some_and(|s| record.get(s) != Some("train")) {
+            continue;
+        }
+        let line = n + 2;
+        y.push(match record.get(label_at) {
+            Some("1") | Some("1.0") | Some("true") => true,
+            Some("0") | Some("0.0") | Some("false") => false,
+            other => bail!("{}:{line}: label {label:?} is {other:?}, not 0 or 1", path.display()),
+        });
+        for (slot, &i) in row.iter_mut().zip(&features) {
+            let cell = record.get(i).unwrap_or("");
+            *slot = if cell.is_empty() { f64::NAN } else { cell.parse().with_context(|| format!("{}:{line}: column {:?} is {cell:?}, not a number", path.display(), header[i]))? };
+        }
+        x.push_row(&row)?;
+    }
+    Ok((x, y))
+}
+
+pub fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let (examples, summary) = examples(&args.data, &args.config, args.label, args.split_time_fraction, &PREFIXES)?;
+    let (train_rows, test_rows): (Vec<&Example>, Vec<&Example>) = examples.iter().partition(|e| e.split == Split::Train);
+    if test_rows.is_empty() {
+        bail!("the test split is empty: lower --split-time-fraction (now {})", args.split_time_fraction);
+    }
+    let file = match &args.model {
+        Some(path) => ModelFile::load(path, &schema_id()).with_context(|| format!("loading {}", path.display()))?,
+        None => {
+            let (x, y) = matrix(train_rows.iter().copied())?;
+            fit(&x, &y, args.algo, &args.label.to_string(), schema_id())?
+        }
+    };
+    let probs: Vec<f64> = test_rows.iter().map(|e| file.model.predict_proba(&e.features)).collect();
+    let labels: Vec<bool> = test_rows.iter().map(|e| e.label).collect();
+    let m = metrics::evaluate(&probs, &labels);
+    let mut by_prefix = serde_json::Map::new();
+    for (i, k) in PREFIXES.iter().enumerate() {
+        let p: Vec<f64> = test_rows.iter().map(|e| e.prefix_features.get(i).map_or(f64::NAN, |f| file.model.predict_proba(f))).collect();
+        by_prefix.insert(k.to_string(), json!(metrics::auc(&p, &labels)));
+    }
+    if let Some(path) = &args.predictions {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        writeln!(w, "session,shopper,start,label,p")?;
+        for (e, p) in test_rows.iter().zip(&probs) {
+            writeln!(w, "{},{},{},{},{p}", csv_field(&e.session), csv_field(&e.shopper), e.start_ms, u8::from(e.label))?;
+        }
+        w.flush()?;
+    }
+    let out = json!({
+        "auc": m.auc, "pr_auc": m.pr_auc, "log_loss": m.log_loss, "brier": m.brier, "ece": m.ece, "f1": m.f1, "f1_threshold": m.f1_threshold,
+        "base_rate": m.base_rate, "sessions": m.rows, "positives": m.positives, "auc_by_prefix": Value::Object(by_prefix.clone()),
+        "train_sessions": train_rows.len(), "left_out": summary.no_prefix, "algo": file.model.algorithm().as_str(),
+        "model": args.model.as_ref().map(|p| p.display().to_string()), "label": args.label.to_string(),
+    });
+    if args.json {
+        println!("{out:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    println!("test split: {} sessions, {} positive (base rate {:.2} %)", thousands(m.rows as u64), thousands(m.positives as u64), 100.0 * m.base_rate);
+    println!("  AUC-ROC     {}", f(m.auc));
+    println!("  PR-AUC      {}", f(m.pr_auc));
+    println!("  log loss    {:.4}", m.log_loss);
+    println!("  Brier       {:.4}", m.brier);
+    println!("  ECE         {:.4}", m.ece);
+    println!("  F1 (best)   {} at p ≥ {}", f(m.f1), f(m.f1_threshold));
+    let prefix: Vec<String> = PREFIXES.iter().map(|k| format!("{k}: {}", by_prefix.get(&k.to_string()).and_then(Value::as_f64).map_or("-".into(), |a| format!("{a:.3}")))).collect();
+    println!("  AUC by prefix length (events seen): {}", prefix.join(", "));
+    println!("eval: {} on {} test sessions: AUC {}, PR-AUC {}, log loss {:.4}", file.model.algorithm().as_str(), thousands(m.rows as u64), f(m.auc), f(m.pr_auc), m.log_loss);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
+    let file = ModelFile::load(&args.model, &schema_id()).with_context(|| format!("loading {}", args.model.display()))?;
+    let (examples, _) = examples(&args.data, &args.config, Label::PurchaseInSession, 1.0, &[])?;
+    let Some(e) = examples.iter().rev().find(|e| e.shopper == args.user) else {
+        bail!("no session of {:?} in {} (sessions that open with an order have no prefix to explain)", args.user, args.data.display());
+    };
+    let p = file.model.predict_proba(&e.features);
+    let c = file.model.contributions(&e.features);
+    let stage = file.stages.stage(p);
+    let names = file.model.feature_names();
+    let top: Vec<Value> = c
+        .top(args.top)
+        .into_iter()
+        .map(|(i, v)| json!({"feature": names.get(i).cloned().unwrap_or_default(), "value": e.features.get(i), "contribution": v}))
+        .collect();
+    if args.json {
+        println!("{:#}", json!({"user": args.user, "session": e.session, "p": p, "stage": stage.as_str(), "base": c.base, "contributions": top}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} — session {} ({}): p = {p:.3}, stage {}", args.user, e.session, glint_event::time::format_rfc3339_s(e.start_ms), stage.as_str());
+    println!("  {:<34} {:>12} {:>13}", "feature", "value", "contribution");
+    for t in &top {
+        println!("  {:<34} {:>12} {:>+13.4}", t["feature"].as_str().unwrap_or(""), t["value"].as_f64().map_or("-".into(), |v| format!("{v:.3}")), t["contribution"].as_f64().unwrap_or(0.0));
+    }
+    println!("explain: {} contributions (log-odds) on a base of {:+.4} from {}", top.len(), c.base, args.model.display());
+    Ok(ExitCode::SUCCESS)
+}
