@@ -9,6 +9,7 @@
 //! - `cli`: stats, export (JSONL and Parquet), simulate, demo, config.
 //! - `funnel`: `glint funnel` JSON, text and errors; counts equal ClickHouse's windowFunnel (chdb).
 //! - `replay`: deterministic firings; counts on the real datasets against an independent count.
+//! - `lift`: `glint lift` and `glint signals` on simulated firings: keys, counts, SRM, censoring.
 //! - `live`: the live engine in `glint serve`: firings as time passes, `/v1/decide`, restarts.
 //! - `intent`: `glint features` on the real REES46 sample.
 //! - `webhooks`: signed webhooks to a real receiver across a `kill -9` of the server.
@@ -27,6 +28,7 @@ mod import;
 mod replay;
 mod tidy;
 mod ingest;
+mod lift;
 mod intent;
 mod live;
 mod util;

@@ -84,6 +84,27 @@ enum Command {
     /// Example: glint funnel --data ./data --steps product_viewed,product_added?,order_completed
     /// --window 1h --by device
     Funnel(cmd::funnel::Args),
+    /// Which signals foretell a target: for each signal, the share of shoppers who did it and
+    /// (at any time) reached the target, against the share of those who did not.
+    ///
+    /// Per shopper (user id, else anonymous id): did they ever do the signal, did they ever
+    /// reach the target — "at any time", before or after, so it shows association, not cause.
+    /// The ratio of the two shares (risk ratio) comes with a 95 % CI (delta method on its
+    /// log); signals are ranked by it. Also the top co-occurring pairs: of shoppers who did A,
+    /// the share who also did B. Example: glint signals --data ./data --target order_completed
+    Signals(cmd::signals::Args),
+    /// Did each moment's nudge lift its KPI? Treatment against holdout, from a firing file.
+    ///
+    /// Per moment, each shopper counts once: their first `sent` (treatment) or `holdout`
+    /// firing. They converted if a KPI signal of the moment followed within its window;
+    /// firings whose window runs past the data's end are censored (shown, not counted).
+    /// Reported: rates, absolute lift with a 95 % Newcombe CI, relative lift (delta method),
+    /// a two-sided pooled z-test p-value, P(treatment better) under Beta posteriors, an
+    /// anytime-valid 95 % confidence sequence (safe to watch continuously), a sample-ratio
+    /// mismatch check (χ², flagged at p < 0.001), revenue per shopper and guardrails
+    /// (email_unsubscribed, order_refunded significantly higher in treatment).
+    /// Example: glint lift --data ./data --firings firings.jsonl --json
+    Lift(cmd::lift::Args),
     /// Export the labelled feature matrix as CSV: one row per session with the features the
     /// intent model trains on, so any learner can be compared on the same rows and split.
     ///
@@ -155,6 +176,8 @@ fn main() -> ExitCode {
         Command::Stats(a) => cmd::stats::run(a),
         Command::Funnel(a) => cmd::funnel::run(a),
         Command::Features(a) => cmd::features::run(a),
+        Command::Signals(a) => cmd::signals::run(a),
+        Command::Lift(a) => cmd::lift::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),
         Command::Retain(a) => cmd::retain::run(a),

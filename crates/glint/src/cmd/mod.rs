@@ -9,11 +9,13 @@ pub mod features;
 pub mod funnel;
 pub mod import;
 pub mod intent;
+pub mod lift;
 pub mod moments;
 pub mod outbox;
 pub mod replay;
 pub mod retain;
 pub mod serve;
+pub mod signals;
 pub mod simulate;
 pub mod stats;
 
