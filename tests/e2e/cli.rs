@@ -85,6 +85,12 @@ fn demo_runs_end_to_end_and_summarises() {
     let lines = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings").lines().count() as u64;
     assert_eq!(lines, firings);
     assert!(stdout.contains("cart_wobble") && stdout.contains("browse_drift"), "{stdout}");
+    // It ends with the report.
+    let report = std::fs::read_to_string(demo.join("report.html")).expect("the demo writes its report");
+    for id in ["funnel", "events-per-hour", "signals", "outcomes", "lift"] {
+        assert!(report.contains(&format!("<figure id=\"{id}\"")), "report lacks {id}");
+    }
+    assert!(stdout.contains("report.html"), "{stdout}");
     // Erasure reaches the firing log too: a shopper with firings is gone from every file.
     let log = std::fs::read_to_string(demo.join("firings.jsonl")).expect("firings");
     let user = log

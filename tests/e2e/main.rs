@@ -10,6 +10,7 @@
 //! - `funnel`: `glint funnel` JSON, text and errors; counts equal ClickHouse's windowFunnel (chdb).
 //! - `replay`: deterministic firings; counts on the real datasets against an independent count.
 //! - `lift`: `glint lift` and `glint signals` on simulated firings: keys, counts, SRM, censoring.
+//! - `report`: `glint report`: a self-contained HTML page, every figure, funnel bars = `glint funnel`.
 //! - `live`: the live engine in `glint serve`: firings as time passes, `/v1/decide`, restarts.
 //! - `intent`: `glint features` on the real REES46 sample.
 //! - `webhooks`: signed webhooks to a real receiver across a `kill -9` of the server.
@@ -26,6 +27,7 @@ mod erase;
 mod funnel;
 mod import;
 mod replay;
+mod report;
 mod tidy;
 mod ingest;
 mod lift;

@@ -105,6 +105,18 @@ enum Command {
     /// (email_unsubscribed, order_refunded significantly higher in treatment).
     /// Example: glint lift --data ./data --firings firings.jsonl --json
     Lift(cmd::lift::Args),
+    /// Write one self-contained HTML page of charts: the funnel (product_viewed →
+    /// product_added → checkout_started → order_completed within 1h) with drop-off and time
+    /// to convert, events per hour and the signal ranking; with --firings, firing outcomes per
+    /// moment and a forest plot of each moment's lift with its 95 % CI (as `glint lift`);
+    /// with --model, the intent model's calibration curve and AUC by prefix length (as
+    /// `glint eval`).
+    ///
+    /// Inline CSS and SVG, no external asset, no script to run: open it anywhere, mail it,
+    /// archive it. Each chart's numbers are also in a table and a JSON block beside it.
+    /// Example: glint report --data ./data --firings firings.jsonl --model intent.model
+    /// --out report.html
+    Report(cmd::report::Args),
     /// Export the labelled feature matrix as CSV: one row per session with the features the
     /// intent model trains on, so any learner can be compared on the same rows and split.
     ///
@@ -178,6 +190,7 @@ fn main() -> ExitCode {
         Command::Features(a) => cmd::features::run(a),
         Command::Signals(a) => cmd::signals::run(a),
         Command::Lift(a) => cmd::lift::run(a),
+        Command::Report(a) => cmd::report::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Erase(a) => cmd::erase::run(a),
         Command::Retain(a) => cmd::retain::run(a),

@@ -1,7 +1,8 @@
 //! `glint demo`: the main job on simulated traffic. An embedded server in `./glint-demo` with
 //! its live engine, the simulator posting live events to it over HTTP, moments firing as the
 //! events arrive, their webhooks delivered to a built-in receiver that checks every
-//! signature, live counters, and a summary at the end.
+//! signature, live counters, a summary at the end, and the HTML report
+//! (`glint-demo/report.html`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -220,6 +221,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         e2o.0,
         e2o.1
     );
+    // The report: funnel, traffic, signals, firing outcomes and each moment's lift.
+    let page = args.dir.join("report.html");
+    super::report::write(&super::report::Args {
+        data: args.dir.clone(),
+        firings: Some(firings_path.clone()),
+        model: None,
+        out: page.clone(),
+        config: crate::ConfigArg { config: None },
+        moments: crate::MomentsArg { moments: args.moments.moments.clone() },
+    })
+    .context("writing the report")?;
+    println!();
+    println!("Report: {} (open it in a browser: funnel, traffic, signals, outcomes, lift per moment)", page.display());
     println!();
     println!(
         "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings, {} webhooks delivered; data in {}",
@@ -232,7 +246,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         thousands(delivered),
         args.dir.display()
     );
-    println!("next: glint stats --data {0} · glint outbox --data {0} · glint replay --data {0} --out firings.jsonl · glint export --data {0} --out events.parquet", args.dir.display());
+    println!("next: glint lift --data {0} --firings {0}/firings.jsonl · glint funnel --data {0} --steps product_viewed,product_added,order_completed --window 1h · glint outbox --data {0} · glint export --data {0} --out events.parquet", args.dir.display());
     if received.bad_signatures > 0 {
         anyhow::bail!("{} webhooks failed signature verification", received.bad_signatures);
     }

@@ -240,6 +240,38 @@ fn read_table(path: &Path, label: &str) -> Result<(Matrix, Vec<bool>)> {
     Ok((x, y))
 }
 
+/// The test rows' predicted probabilities and labels, and the AUC at each of [`PREFIXES`].
+/// Test-set probabilities, labels, and AUC per prefix length.
+pub type Judged = (Vec<f64>, Vec<bool>, Vec<(usize, Option<f64>)>);
+
+fn predict(test_rows: &[&Example], file: &ModelFile) -> Judged {
+    let probs: Vec<f64> = test_rows.iter().map(|e| file.model.predict_proba(&e.features)).collect();
+    let labels: Vec<bool> = test_rows.iter().map(|e| e.label).collect();
+    let by_prefix = PREFIXES
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let p: Vec<f64> = test_rows.iter().map(|e| e.prefix_features.get(i).map_or(f64::NAN, |f| file.model.predict_proba(f))).collect();
+            (*k, metrics::auc(&p, &labels))
+        })
+        .collect();
+    (probs, labels, by_prefix)
+}
+
+/// A model file judged as `glint eval --model` does with its defaults (the latest 20 % of
+/// sessions, the label the model was trained on): test probabilities, labels, AUC by prefix.
+/// Shared with `glint report`.
+pub fn judge_model(data: &Path, config: &ConfigArg, model: &Path) -> Result<Judged> {
+    let file = ModelFile::load(model, &schema_id()).with_context(|| format!("loading {}", model.display()))?;
+    let label: Label = file.training.label.parse().map_err(|e: glint_intent::Error| anyhow::anyhow!("{}: label {:?}: {e}", model.display(), file.training.label))?;
+    let (examples, _) = examples(data, config, label, 0.8, &PREFIXES)?;
+    let test_rows: Vec<&Example> = examples.iter().filter(|e| e.split != Split::Train).collect();
+    if test_rows.is_empty() {
+        bail!("{}: no test session (the latest 20 %) to judge the model on", data.display());
+    }
+    Ok(predict(&test_rows, &file))
+}
+
 pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let (examples, summary) = examples(&args.data, &args.config, args.label, args.split_time_fraction, &PREFIXES)?;
     let (train_rows, test_rows): (Vec<&Example>, Vec<&Example>) = examples.iter().partition(|e| e.split == Split::Train);
@@ -253,13 +285,11 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
             fit(&x, &y, args.algo, &args.label.to_string(), schema_id())?
         }
     };
-    let probs: Vec<f64> = test_rows.iter().map(|e| file.model.predict_proba(&e.features)).collect();
-    let labels: Vec<bool> = test_rows.iter().map(|e| e.label).collect();
+    let (probs, labels, prefix_aucs) = predict(&test_rows, &file);
     let m = metrics::evaluate(&probs, &labels);
     let mut by_prefix = serde_json::Map::new();
-    for (i, k) in PREFIXES.iter().enumerate() {
-        let p: Vec<f64> = test_rows.iter().map(|e| e.prefix_features.get(i).map_or(f64::NAN, |f| file.model.predict_proba(f))).collect();
-        by_prefix.insert(k.to_string(), json!(metrics::auc(&p, &labels)));
+    for (k, auc) in prefix_aucs {
+        by_prefix.insert(k.to_string(), json!(auc));
     }
     if let Some(path) = &args.predictions {
         let mut w = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);

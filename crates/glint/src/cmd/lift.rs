@@ -98,12 +98,31 @@ struct Arm {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let cfg = Config::load(args.config.config.as_deref())?;
-    let rules = cfg.rules(args.moments.moments.as_deref())?;
-    let firsts = read_firings(&args.firings)?;
+    let (reports, data_end) = compute(&args.data, &args.firings, &args.config, &args.moments)?;
+    let summary = summary_line(&reports);
+    if args.json {
+        let out = json!({
+            "data_end": data_end.map(format_rfc3339_ms),
+            "moments": reports,
+            "summary": summary,
+        });
+        println!("{out:#}");
+    } else {
+        print_table(&reports);
+        println!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every moment of the rules, as the JSON objects `--json` prints under "moments", and the
+/// data's last event time. Shared with `glint report`.
+pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &ConfigArg, moments: &MomentsArg) -> Result<(Vec<Value>, Option<i64>)> {
+    let cfg = Config::load(config.config.as_deref())?;
+    let rules = cfg.rules(moments.moments.as_deref())?;
+    let firsts = read_firings(firings)?;
     for moment in firsts.keys() {
         if !rules.moments.iter().any(|m| &m.name == moment) {
-            bail!("{}: moment {moment:?} is not in the rules; pass the moments.toml the firings were made with (--moments)", args.firings.display());
+            bail!("{}: moment {moment:?} is not in the rules; pass the moments.toml the firings were made with (--moments)", firings.display());
         }
     }
 
@@ -118,7 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let (hits, data_end) = scan_hits(&args.data, &signals)?;
+    let (hits, data_end) = scan_hits(data, &signals)?;
 
     // Every moment of the rules is reported, with empty arms when it never fired, so a
     // reader sees the silent ones too.
@@ -153,20 +172,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let holdout_share = f64::from(spec.holdout_bp) / 10_000.0;
         reports.push(moment_json(&spec.name, &spec.kpi_signals, spec.kpi_window_ms, holdout_share, &t, &h)?);
     }
-
-    let summary = summary_line(&reports);
-    if args.json {
-        let out = json!({
-            "data_end": data_end.map(format_rfc3339_ms),
-            "moments": reports,
-            "summary": summary,
-        });
-        println!("{out:#}");
-    } else {
-        print_table(&reports);
-        println!("{summary}");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((reports, data_end))
 }
 
 /// Each moment's shoppers and their first `sent` or `holdout` firing, from a firing file.

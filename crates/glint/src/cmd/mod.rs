@@ -13,6 +13,7 @@ pub mod lift;
 pub mod moments;
 pub mod outbox;
 pub mod replay;
+pub mod report;
 pub mod retain;
 pub mod serve;
 pub mod signals;
