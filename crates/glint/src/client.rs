@@ -62,7 +62,7 @@ impl Poster {
 
     /// GET `path`, returning status and body.
     pub async fn get(&self, path: &str) -> Result<(u16, Bytes)> {
-        let req = hyper::Request::get(format!("{}{path}", self.base)).body(Full::new(Bytes::new())).context("building request")?;
+        let req = hyper::Request::get(format!("{}{path}", self.base)).header("authorization", &self.auth).body(Full::new(Bytes::new())).context("building request")?;
         let resp = self.client.request(req).await.with_context(|| format!("GET {}{path}", self.base))?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.context("reading response")?.to_bytes();

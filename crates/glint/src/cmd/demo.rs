@@ -146,8 +146,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bar.set_message(format!("{} events accepted ({:.0}/s), {} rejected · {} nudges delivered by webhook", thousands(p.accepted), rate, thousands(p.rejected), thousands(nudges)));
         })
         .await?;
-        // Let the engine catch up and the outbox drain (bounded: a dead receiver must not hang
-        // the demo).
+        // Let the engine catch up: a decision is answered in turn after every batch before it,
+        // whose firings are then recorded — a barrier. (503: its queue is full; ask again.)
+        bar.set_message("the engine is catching up".to_string());
+        let barrier_deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match poster.get("/v1/decide/glint-demo-barrier").await {
+                Ok((200, _)) => break,
+                _ if Instant::now() > barrier_deadline => anyhow::bail!("the live engine did not catch up within a minute"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        // Then let the outbox drain (bounded: a dead receiver must not hang the demo).
         bar.set_message("delivering the last webhooks".to_string());
         let drain_deadline = Instant::now() + Duration::from_secs(30);
         let metrics = loop {
