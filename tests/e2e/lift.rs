@@ -75,6 +75,28 @@ fn lift_on_simulated_firings_accounts_for_every_shopper_without_sample_ratio_mis
 
     let text = ok(&["lift", "--data", d, "--firings", f]);
     assert!(text.lines().last().is_some_and(|l| l.starts_with("12 moments:")), "{text}");
+
+    // CUPED: the same counts, plus an adjusted difference whose interval holds its estimate
+    // and whose estimate stays near the unadjusted one (the covariate precedes assignment).
+    let cuped: Value = serde_json::from_str(&ok(&["lift", "--data", d, "--firings", f, "--json", "--cuped"])).expect("json");
+    let plain = report["moments"].as_array().expect("moments");
+    let adjusted = cuped["moments"].as_array().expect("moments");
+    let mut checked = 0;
+    for (p, c) in plain.iter().zip(adjusted) {
+        assert_eq!(p["treatment"], c["treatment"]);
+        assert_eq!(p["holdout"], c["holdout"]);
+        let n = c["treatment"]["n"].as_u64().unwrap_or(0).min(c["holdout"]["n"].as_u64().unwrap_or(0));
+        if n < 20 {
+            continue;
+        }
+        let a = &c["lift_abs_cuped"];
+        let (v, lo, hi) = (a["value"].as_f64().expect("value"), a["ci_low"].as_f64().expect("low"), a["ci_high"].as_f64().expect("high"));
+        assert!(lo <= v && v <= hi, "{}: {a}", c["moment"]);
+        let unadjusted = p["lift_abs"]["value"].as_f64().expect("value");
+        assert!((v - unadjusted).abs() < 0.05, "{}: CUPED {v} vs plain {unadjusted}", c["moment"]);
+        checked += 1;
+    }
+    assert!(checked > 0, "no moment had 20 shoppers per arm");
 }
 
 #[test]

@@ -23,9 +23,9 @@
 //! resolve only as far as the events link them), so a conversion made anonymously by a
 //! shopper the engine merged some other way may be missed — equally in both arms.
 //!
-//! TODO: `--cuped` (CUPED with pre-firing activity as covariate) — `glint_stats::cuped_diff`
-//! is ready and tested; the scan here must also keep each shopper's event times to count
-//! the 7 days before a firing.
+//! `--cuped` adds CUPED (Deng et al. 2013): the covariate is the shopper's number of events in
+//! the 7 days before the firing — fixed before assignment, so the estimate stays unbiased and
+//! its interval narrows as far as earlier activity predicts conversion.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -56,11 +56,21 @@ pub struct Args {
     /// "guardrail", ...}], ...}.
     #[arg(long)]
     pub json: bool,
+    /// Also report the absolute lift with CUPED variance reduction (`lift_abs_cuped`), using
+    /// each shopper's events in the 7 days before the firing as the covariate.
+    #[arg(long)]
+    pub cuped: bool,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
     pub moments: MomentsArg,
 }
+
+/// CUPED's covariate window: activity this long before the firing.
+const CUPED_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// Marks an event kept only for CUPED's activity count.
+const ANY_SIGNAL: usize = usize::MAX;
 
 /// Signals whose significant rise in treatment flags a moment as harmful.
 const GUARDRAILS: [Builtin; 2] = [Builtin::EmailUnsubscribed, Builtin::OrderRefunded];
@@ -95,10 +105,13 @@ struct Arm {
     censored: u64,
     guard: [Counts; GUARDRAILS.len()],
     revenue: Vec<f64>,
+    /// With CUPED: each shopper's conversion (0/1) and pre-firing activity, paired.
+    converted: Vec<f64>,
+    activity: Vec<f64>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (reports, data_end) = compute(&args.data, &args.firings, &args.config, &args.moments)?;
+    let (reports, data_end) = compute(&args.data, &args.firings, &args.config, &args.moments, args.cuped)?;
     let summary = summary_line(&reports);
     if args.json {
         let out = json!({
@@ -116,7 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Every moment of the rules, as the JSON objects `--json` prints under "moments", and the
 /// data's last event time. Shared with `glint report`.
-pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &ConfigArg, moments: &MomentsArg) -> Result<(Vec<Value>, Option<i64>)> {
+pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &ConfigArg, moments: &MomentsArg, cuped: bool) -> Result<(Vec<Value>, Option<i64>)> {
     let cfg = Config::load(config.config.as_deref())?;
     let rules = cfg.rules(moments.moments.as_deref())?;
     let firsts = read_firings(firings)?;
@@ -137,7 +150,7 @@ pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &Confi
             }
         }
     }
-    let (hits, data_end) = scan_hits(data, &signals)?;
+    let (hits, data_end) = scan_hits(data, &signals, cuped)?;
 
     // Every moment of the rules is reported, with empty arms when it never fired, so a
     // reader sees the silent ones too.
@@ -155,14 +168,21 @@ pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &Confi
                 continue;
             }
             // Events of the shopper in (at, at + window].
-            let events = hits.get(user.as_str()).map_or(&[][..], |v| {
-                let lo = v.partition_point(|e| e.time_ms <= first.at_ms);
-                let hi = v.partition_point(|e| e.time_ms <= end);
-                &v[lo..hi]
-            });
+            let all = hits.get(user.as_str()).map_or(&[][..], Vec::as_slice);
+            let lo = all.partition_point(|e| e.time_ms <= first.at_ms);
+            let hi = all.partition_point(|e| e.time_ms <= end);
+            let events = &all[lo..hi];
             let did = |idx: usize| events.iter().any(|e| e.signal_idx == idx);
+            let converted = kpi.iter().any(|&i| did(i));
             arm.kpi.n += 1;
-            arm.kpi.conversions += u64::from(kpi.iter().any(|&i| did(i)));
+            arm.kpi.conversions += u64::from(converted);
+            if cuped {
+                // Activity in [at − 7 days, at): before the firing, so before assignment.
+                let from = all.partition_point(|e| e.time_ms < first.at_ms.saturating_sub(CUPED_WINDOW_MS));
+                let before = all.partition_point(|e| e.time_ms < first.at_ms);
+                arm.converted.push(f64::from(u8::from(converted)));
+                arm.activity.push((before - from) as f64);
+            }
             for (g, counts) in arm.guard.iter_mut().enumerate() {
                 counts.n += 1;
                 counts.conversions += u64::from(did(g));
@@ -170,7 +190,12 @@ pub fn compute(data: &std::path::Path, firings: &std::path::Path, config: &Confi
             arm.revenue.push(events.iter().filter(|e| e.signal_idx == order_idx).map(|e| e.revenue).sum());
         }
         let holdout_share = f64::from(spec.holdout_bp) / 10_000.0;
-        reports.push(moment_json(&spec.name, &spec.kpi_signals, spec.kpi_window_ms, holdout_share, &t, &h)?);
+        let mut report = moment_json(&spec.name, &spec.kpi_signals, spec.kpi_window_ms, holdout_share, &t, &h)?;
+        if cuped && let Some(obj) = report.as_object_mut() {
+            let adjusted = glint_stats::cuped_diff(&t.converted, &t.activity, &h.converted, &h.activity, Z_95);
+            obj.insert("lift_abs_cuped".into(), interval_json(adjusted));
+        }
+        reports.push(report);
     }
     Ok((reports, data_end))
 }
@@ -210,7 +235,7 @@ fn read_firings(path: &std::path::Path) -> Result<BTreeMap<String, BTreeMap<Stri
 
 /// The events of `signals` per shopper (keys folded as the module docs say), sorted by time,
 /// and the last event time of the whole data.
-fn scan_hits(data: &std::path::Path, signals: &[Signal]) -> Result<(Hits, Option<i64>)> {
+fn scan_hits(data: &std::path::Path, signals: &[Signal], keep_all: bool) -> Result<(Hits, Option<i64>)> {
     let log = super::open_log_read(data)?;
     let mut raw: HashMap<String, Vec<Hit>> = HashMap::new();
     let mut alias: HashMap<String, String> = HashMap::new();
@@ -228,7 +253,8 @@ fn scan_hits(data: &std::path::Path, signals: &[Signal]) -> Result<(Hits, Option
         {
             alias.entry(prev.clone()).or_insert_with(|| user.clone());
         }
-        let Some(signal_idx) = signals.iter().position(|s| *s == e.signal) else { continue };
+        // With CUPED every event counts as activity; otherwise only the signals asked for.
+        let Some(signal_idx) = signals.iter().position(|s| *s == e.signal).or(keep_all.then_some(ANY_SIGNAL)) else { continue };
         let Some(key) = e.shopper_key() else { continue };
         raw.entry(key.to_string()).or_default().push(Hit { time_ms: e.time_ms, signal_idx, revenue: e.properties.revenue.unwrap_or(0.0) });
     }
