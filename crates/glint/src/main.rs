@@ -25,7 +25,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Glint — a self-hosted real-time micro-moment engine for online shops.
 ///
 /// Point your existing Segment, GA4 or PostHog instrumentation at `glint serve`, load history
-/// with `glint import`, and look at it with `glint stats`. `glint demo` runs it all on
+/// with `glint import`, write your moments in `moments.toml` (`glint moments`), and measure
+/// them with `glint lift`, `glint funnel` and `glint report`. `glint demo` runs it all on
 /// simulated shop traffic.
 #[derive(Debug, Parser)]
 #[command(name = "glint", version, propagate_version = true, max_term_width = 100)]
@@ -36,8 +37,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the main job on simulated traffic: an embedded server, shoppers posting live
-    /// events over HTTP, and a summary at the end.
+    /// Run the main job on simulated traffic: an embedded server and live engine, shoppers
+    /// posting over HTTP, moments firing, signed webhooks to a built-in receiver, a summary
+    /// and an HTML report.
     Demo(cmd::demo::Args),
     /// Accept events over HTTP (Segment /v1/*, GA4 /mp/collect, PostHog /batch, /capture, /e)
     /// and run the live engine on them.
@@ -105,12 +107,13 @@ enum Command {
     /// (email_unsubscribed, order_refunded significantly higher in treatment).
     /// Example: glint lift --data ./data --firings firings.jsonl --json
     Lift(cmd::lift::Args),
-    /// Write one self-contained HTML page of charts: the funnel (product_viewed →
-    /// product_added → checkout_started → order_completed within 1h) with drop-off and time
-    /// to convert, events per hour and the signal ranking; with --firings, firing outcomes per
-    /// moment and a forest plot of each moment's lift with its 95 % CI (as `glint lift`);
-    /// with --model, the intent model's calibration curve and AUC by prefix length (as
-    /// `glint eval`).
+    /// Write one self-contained HTML page of charts: funnel, traffic, signals, outcomes, lift.
+    ///
+    /// The funnel (product_viewed → product_added → checkout_started → order_completed within
+    /// 1h) with drop-off and time to convert, events per hour and the signal ranking; with
+    /// --firings, firing outcomes per moment and a forest plot of each moment's lift with its
+    /// 95 % CI (as `glint lift`); with --model, the intent model's calibration curve and AUC
+    /// by prefix length (as `glint eval`).
     ///
     /// Inline CSS and SVG, no external asset, no script to run: open it anywhere, mail it,
     /// archive it. Each chart's numbers are also in a table and a JSON block beside it.
