@@ -11,6 +11,7 @@ mod client;
 mod cmd;
 mod config;
 mod output;
+mod prom;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

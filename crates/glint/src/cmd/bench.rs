@@ -375,21 +375,10 @@ fn start_nginx(work: &Path) -> Result<Option<(Child, String)>> {
     Ok(Some((child, format!("http://127.0.0.1:{port}"))))
 }
 
+/// The log's fsync latency p50 and p99 (upper bucket bounds, ms) and the number of fsyncs.
 fn scrape_fsync(metrics: &str) -> (f64, f64, f64) {
-    // Prometheus histogram buckets → approximate p50/p99 (upper bucket bounds), plus count.
-    let mut buckets: Vec<(f64, f64)> = Vec::new();
-    let mut count = 0.0;
-    for l in metrics.lines() {
-        if let Some(rest) = l.strip_prefix("glint_fsync_seconds_bucket{le=\"") {
-            let (le, v) = rest.split_once("\"} ").unwrap_or(("", "0"));
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(0.0) };
-            buckets.push((le, v.trim().parse().unwrap_or(0.0)));
-        } else if let Some(v) = l.strip_prefix("glint_fsync_seconds_count ") {
-            count = v.trim().parse().unwrap_or(0.0);
-        }
-    }
-    let q = |p: f64| buckets.iter().find(|(_, c)| *c >= p * count).map_or(f64::NAN, |(le, _)| *le * 1000.0);
-    (q(0.5), q(0.99), count)
+    let h = crate::prom::histogram(metrics, "glint_fsync_seconds");
+    (h.bucket_bound(0.5) * 1000.0, h.bucket_bound(0.99) * 1000.0, h.count)
 }
 
 fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: usize, rate: Option<u64>) -> Result<()> {

@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let metrics = loop {
             let (_, m) = poster.get("/metrics").await?;
             let text = String::from_utf8_lossy(&m).into_owned();
-            let pending: f64 = text.lines().filter(|l| l.starts_with("glint_outbox_pending{")).filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok()).sum();
+            let pending = crate::prom::counter(&text, "glint_outbox_pending", None);
             if (pending == 0.0 && text.contains("glint_outbox_pending{")) || Instant::now() > drain_deadline {
                 break m;
             }
@@ -220,7 +220,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("  {moment:>20}  {}{hooks}", parts.join(", "));
     }
     let delivered: u64 = received.by_moment.values().sum();
-    let e2o = histogram_quantiles(&metrics, "glint_event_to_outbox_seconds");
+    // What the buckets prove: the upper bound of the bucket holding each quantile.
+    let e2o_hist = crate::prom::histogram(&metrics, "glint_event_to_outbox_seconds");
+    let bound = |q: f64| -> String {
+        match e2o_hist.bucket_bound(q) {
+            b if b.is_nan() => "-".into(),
+            b if b.is_finite() => format!("≤{:.1} ms", b * 1000.0),
+            _ => "> max".into(),
+        }
+    };
+    let e2o = (bound(0.5), bound(0.99));
     println!();
     println!("Webhooks (built-in receiver, Standard Webhooks signatures checked):");
     println!(
@@ -264,25 +273,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
         anyhow::bail!("{} requests failed; first: {}", report.failed_requests, report.first_failure.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// p50 and p99 of a Prometheus histogram in the text exposition (bucket upper bounds), as text.
-fn histogram_quantiles(metrics: &str, name: &str) -> (String, String) {
-    let prefix = format!("{name}_bucket{{le=\"");
-    let buckets: Vec<(f64, f64)> = metrics
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix(&prefix)?;
-            let (le, count) = rest.split_once("\"} ")?;
-            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count.trim().parse().ok()?))
-        })
-        .collect();
-    let total = buckets.last().map_or(0.0, |b| b.1);
-    let q = |p: f64| -> String {
-        if total == 0.0 {
-            return "-".into();
-        }
-        buckets.iter().find(|(_, c)| *c >= p * total).map_or("-".into(), |(le, _)| if le.is_finite() { format!("≤{:.1} ms", le * 1000.0) } else { "> max".into() })
-    };
-    (q(0.5), q(0.99))
 }
