@@ -4,10 +4,11 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use indicatif::ProgressBar;
 use glint_intent::{CsvWriter, ExampleBuilder, FEATURE_COUNT, Label, SessionPlanner};
 use serde_json::json;
 
@@ -39,23 +40,27 @@ pub struct Args {
     pub config: ConfigArg,
 }
 
-fn parse_label(s: &str) -> Result<Label, String> {
+/// `--label`: `purchase-in-session` or `purchase-within:DURATION`.
+pub fn parse_label(s: &str) -> Result<Label, String> {
     s.parse().map_err(|e: glint_intent::Error| e.to_string())
 }
 
-fn parse_fraction(s: &str) -> Result<f64, String> {
+/// `--split-time-fraction`: a share between 0 and 1.
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
         _ => Err(format!("{s:?} is not a fraction between 0 and 1 (e.g. 0.8)")),
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+/// The first of the two passes over a data directory's log: it learns where each session ends
+/// and who orders when, so the second pass (`ExampleBuilder::push` over the log again) can hand
+/// back each row as its session ends instead of holding the matrix. Returns the log, the
+/// builder for the second pass, and the progress spinner.
+pub fn plan(data: &Path, config: &ConfigArg, label: Label, train_fraction: f64) -> Result<(glint_log::Log, ExampleBuilder, ProgressBar)> {
     // The taxonomy stages and weighs signals, so the features follow glint.toml's [taxonomy].
-    let taxonomy = Config::load(args.config.config.as_deref())?.taxonomy()?;
-    let log = super::open_log_read(&args.data)?;
-    // Two passes: the first learns where each session ends and who orders when, so the second
-    // can hand back each row as its session ends instead of holding the matrix.
+    let taxonomy = Config::load(config.config.as_deref())?.taxonomy()?;
+    let log = super::open_log_read(data)?;
     let bar = spinner("finding sessions");
     let mut planner = SessionPlanner::default();
     for (i, e) in log.scan(..)?.enumerate() {
@@ -64,8 +69,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bar.set_message(format!("finding sessions: {} events, {} sessions", thousands(i as u64), thousands(planner.sessions() as u64)));
         }
     }
-    let plan = planner.finish(args.split_time_fraction)?;
-    let mut builder = ExampleBuilder::new(taxonomy, args.label, plan);
+    let builder = ExampleBuilder::new(taxonomy, label, planner.finish(train_fraction)?);
+    Ok((log, builder, bar))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (log, mut builder, bar) = plan(&args.data, &args.config, args.label, args.split_time_fraction)?;
     let tmp = args.out.with_extension("partial");
     let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut csv = CsvWriter::new(BufWriter::new(file)).with_context(|| format!("writing {}", tmp.display()))?;

@@ -7,12 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use glint_intent::model::{self, Algorithm, Matrix, ModelFile, TrainOptions, metrics};
-use glint_intent::{Example, ExampleBuilder, FEATURE_NAMES, FEATURE_SCHEMA_HASH, FEATURE_SCHEMA_VERSION, Label, SessionPlanner, Split};
+use glint_intent::{Example, FEATURE_NAMES, FEATURE_SCHEMA_HASH, FEATURE_SCHEMA_VERSION, Label, Split};
 use serde_json::{Value, json};
 
 use crate::ConfigArg;
-use crate::config::Config;
-use crate::output::{spinner, thousands};
+use crate::output::thousands;
 
 /// Prefix lengths for "AUC by prefix length": how early the model sees the purchase coming.
 const PREFIXES: [usize; 5] = [1, 2, 3, 5, 10];
@@ -20,17 +19,6 @@ const PREFIXES: [usize; 5] = [1, 2, 3, 5, 10];
 /// The feature-schema id models carry: the running feature code must compute the same.
 pub fn schema_id() -> String {
     format!("v{FEATURE_SCHEMA_VERSION}-{FEATURE_SCHEMA_HASH:016x}")
-}
-
-fn parse_label(s: &str) -> Result<Label, String> {
-    s.parse().map_err(|e: glint_intent::Error| e.to_string())
-}
-
-fn parse_fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("{s:?} is not a fraction between 0 and 1 (e.g. 0.8)")),
-    }
 }
 
 fn parse_algo(s: &str) -> Result<Algorithm, String> {
@@ -79,13 +67,13 @@ pub struct EvalArgs {
     pub model: Option<PathBuf>,
     /// Share of sessions, earliest start first (ties by session id), that are train; all
     /// figures are on the rest.
-    #[arg(long, default_value_t = 0.8, value_parser = parse_fraction, value_name = "FRACTION")]
+    #[arg(long, default_value_t = 0.8, value_parser = super::features::parse_fraction, value_name = "FRACTION")]
     pub split_time_fraction: f64,
     /// Learner when training here: `gbdt` or `logistic`.
     #[arg(long, default_value = "gbdt", value_parser = parse_algo)]
     pub algo: Algorithm,
     /// What to predict: `purchase-in-session` or `purchase-within:DURATION`.
-    #[arg(long, default_value = "purchase-in-session", value_parser = parse_label)]
+    #[arg(long, default_value = "purchase-in-session", value_parser = super::features::parse_label)]
     pub label: Label,
     /// Also write each test session's prediction as CSV (session, shopper, start, label, p),
     /// for comparisons with other learners on the same rows.
@@ -119,16 +107,11 @@ pub struct ExplainArgs {
     pub config: ConfigArg,
 }
 
-/// Every session's example (two passes over the log), with prefix snapshots when asked.
+/// Every session's example (the two passes of `glint features`), with prefix snapshots when
+/// asked.
 fn examples(data: &Path, config: &ConfigArg, label: Label, train_fraction: f64, prefixes: &[usize]) -> Result<(Vec<Example>, glint_intent::Summary)> {
-    let taxonomy = Config::load(config.config.as_deref())?.taxonomy()?;
-    let log = super::open_log_read(data)?;
-    let bar = spinner("finding sessions");
-    let mut planner = SessionPlanner::default();
-    for e in log.scan(..)? {
-        planner.add(&e.context("reading the log")?);
-    }
-    let mut builder = ExampleBuilder::new(taxonomy, label, planner.finish(train_fraction)?).with_prefixes(prefixes);
+    let (log, builder, bar) = super::features::plan(data, config, label, train_fraction)?;
+    let mut builder = builder.with_prefixes(prefixes);
     bar.set_message("computing features");
     let mut out = Vec::new();
     for e in log.scan(..)? {
@@ -150,10 +133,8 @@ fn matrix<'a>(rows: impl Iterator<Item = &'a Example>) -> Result<(Matrix, Vec<bo
     Ok((x, y))
 }
 
+/// Train with the seeded search (the library refuses rows of one class, naming the counts).
 fn fit(x: &Matrix, y: &[bool], algo: Algorithm, label: &str, schema: String) -> Result<ModelFile> {
-    if y.iter().all(|l| *l) || !y.iter().any(|l| *l) {
-        bail!("the training rows have only one class ({} rows, {} positive): nothing to learn", y.len(), y.iter().filter(|l| **l).count());
-    }
     Ok(model::train(x, y, &TrainOptions::new(algo, schema, label))?)
 }
 
