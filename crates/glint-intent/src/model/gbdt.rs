@@ -162,15 +162,7 @@ impl Gbdt {
         valid: Option<(&Matrix, &[bool])>,
     ) -> Result<(Gbdt, GbdtReport), Error> {
         params.check()?;
-        x.check_labels(y)?;
-        let n_rows = x.n_rows();
-        let n_pos = y.iter().filter(|&&b| b).count();
-        if n_rows == 0 {
-            return Err(Error::Empty);
-        }
-        if n_pos == 0 || n_pos == n_rows {
-            return Err(Error::OneClass { rows: n_rows, positives: n_pos });
-        }
+        let (n_rows, n_pos) = x.check_training(y)?;
         if n_rows > u32::MAX as usize {
             return Err(Error::param("rows", n_rows, "at most 2³² − 1 rows per fit"));
         }

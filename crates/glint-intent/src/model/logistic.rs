@@ -88,15 +88,7 @@ impl Logistic {
     /// [`Error::Param`] for a bad hyperparameter.
     pub fn fit(params: &LogisticParams, x: &Matrix, y: &[bool]) -> Result<Logistic, Error> {
         params.check()?;
-        x.check_labels(y)?;
-        let n_rows = x.n_rows();
-        let n_pos = y.iter().filter(|&&b| b).count();
-        if n_rows == 0 {
-            return Err(Error::Empty);
-        }
-        if n_pos == 0 || n_pos == n_rows {
-            return Err(Error::OneClass { rows: n_rows, positives: n_pos });
-        }
+        let (n_rows, n_pos) = x.check_training(y)?;
         let (mean, scale) = standardisation(x);
         let n_cols = x.n_cols();
         let dim = n_cols + 1;

@@ -109,6 +109,20 @@ impl Matrix {
         }
     }
 
+    /// Checks that `labels` can train on these rows — one per row, some rows, both classes —
+    /// and returns the rows and the positives.
+    pub(crate) fn check_training(&self, labels: &[bool]) -> Result<(usize, usize), Error> {
+        self.check_labels(labels)?;
+        let n_pos = labels.iter().filter(|&&b| b).count();
+        if self.n_rows == 0 {
+            return Err(Error::Empty);
+        }
+        if n_pos == 0 || n_pos == self.n_rows {
+            return Err(Error::OneClass { rows: self.n_rows, positives: n_pos });
+        }
+        Ok((self.n_rows, n_pos))
+    }
+
     /// Checks that `other` has exactly these columns.
     pub(crate) fn check_same_columns(&self, other: &Matrix) -> Result<(), Error> {
         if self.names == other.names {
