@@ -100,3 +100,72 @@ fn the_live_engine_fires_moments_and_answers_decisions() {
     assert_eq!(n, 1);
     assert_eq!(decide(&s, "idle-cart")["cart"]["value"], 25.0, "state restored");
 }
+
+/// A model file trained on simulated history (`algo`), written to `out`.
+fn train_on_simulated(dir: &std::path::Path, algo: &str, out: &std::path::Path) {
+    let history = dir.join("history");
+    if !history.exists() {
+        crate::util::ok(&["simulate", "--data", history.to_str().expect("utf-8"), "--users", "400", "--days", "3"]);
+    }
+    crate::util::ok(&["train", "--data", history.to_str().expect("utf-8"), "--algo", algo, "--out", out.to_str().expect("utf-8")]);
+}
+
+#[test]
+fn the_live_engine_scores_with_a_model_and_swaps_a_new_file_in_without_restart() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let model = dir.path().join("intent.json");
+    train_on_simulated(dir.path(), "gbdt", &model);
+    let config = dir.path().join("glint.toml");
+    // A day of lateness so events an hour apart reach the engine as on time; a fast reload.
+    std::fs::write(&config, "[engine]\nallowed_lateness = \"1d\"\n[intent]\nmodel = \"intent.json\"\nreload_interval = \"200ms\"\n").expect("config");
+    let s = Server::start_with(&data, &["--config", config.to_str().expect("utf-8")]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    // Three sessions an hour apart (two finish: drift counts them), then a cart.
+    let mut batch = Vec::new();
+    for (i, (ago_min, event)) in [(180, "Product Viewed"), (120, "Product Viewed"), (60, "Product Viewed"), (1, "Product Viewed"), (0, "Product Added")].into_iter().enumerate() {
+        batch.push(json!({"type": "track", "userId": "m-shopper", "event": event, "messageId": format!("m{i}"), "timestamp": iso(now - ago_min * 60_000), "properties": {"product_id": "p1", "price": 30}}));
+    }
+    let r = s.post("/v1/batch", json!({"batch": batch}).to_string().as_bytes());
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let d = decide(&s, "m-shopper");
+    let id = d["intent"]["model"].as_str().unwrap_or_else(|| panic!("scored by the model: {d:#}")).to_string();
+    assert!(id.starts_with("gbdt-"), "{id}");
+    let p = d["intent"]["p"].as_f64().expect("p");
+    assert!((0.0..=1.0).contains(&p));
+    assert!(["curiosity", "consideration", "readiness"].contains(&d["intent"]["stage"].as_str().unwrap_or("")), "{d:#}");
+    let reasons = d["intent"]["reasons"].as_array().expect("reasons");
+    assert!(!reasons.is_empty() && reasons.iter().all(|r| r["feature"].is_string()), "the model explains with features: {d:#}");
+    assert_eq!(metric(&s, &format!("glint_intent_model{{model=\"{id}\"}}")), 1.0);
+    // Drift is published within a second: two finished sessions.
+    let started = Instant::now();
+    while metric(&s, "glint_intent_drift_sessions") < 2.0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "drift never counted the finished sessions");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metric(&s, "glint_intent_psi{feature=\"n_product_viewed\"}") >= 0.0);
+    assert_eq!(metric(&s, "glint_intent_psi_warn_threshold"), 0.2);
+
+    // A retrained file (another learner) replaces it in place: picked up without a restart.
+    let next = dir.path().join("next.json");
+    train_on_simulated(dir.path(), "logistic", &next);
+    std::fs::rename(&next, &model).expect("replace the model");
+    let started = Instant::now();
+    loop {
+        let m = decide(&s, "m-shopper")["intent"]["model"].as_str().unwrap_or("").to_string();
+        if m.starts_with("logistic-") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the new model was never swapped in (still {m})");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A broken file is refused and counted; the model in use stays.
+    std::fs::write(&model, b"{ not a model").expect("break the model");
+    let started = Instant::now();
+    while metric(&s, "glint_intent_model_load_errors_total") < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the broken file was never noticed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(decide(&s, "m-shopper")["intent"]["model"].as_str().unwrap_or("").starts_with("logistic-"));
+    assert_eq!(metric(&s, "glint_intent_model_loads_total"), 2.0);
+}

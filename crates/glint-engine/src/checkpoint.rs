@@ -11,7 +11,7 @@
 //! | 2     | reserved, zero |
 //! | 4     | fingerprint length `n`, u32 LE |
 //! | 8     | xxh3-64 of the fingerprint, u64 LE |
-//! | `n`   | fingerprint: JSON of what the state depends on — seed, consent defaults, budget, the taxonomy's builtin weights, each moment's name and rule version, in order |
+//! | `n`   | fingerprint: JSON of what the state depends on — seed, consent defaults, budget, the taxonomy's builtin weights, each moment's name and rule version, in order, and whether intent features are kept |
 //! | rest  | the state: one zstd frame (with its content checksum) of JSON, to the end |
 //!
 //! The fingerprint comes before the state, so a checkpoint made under another configuration
@@ -26,6 +26,10 @@
 //! bytes), signals by name, device and referrer classes by their log codes. Changing a
 //! `Saved*` type changes the format: bump `FORMAT_VERSION`.
 //!
+//! Shoppers' intent features (version 4) are `glint-intent`'s accumulators in their own serde
+//! form (floats as bits too). The intent *model* is not part of the state or the fingerprint:
+//! features do not depend on it, so a new model needs no replay. Drift counts restart.
+//!
 //! A checkpoint knows nothing of the log: the caller stores its own position (the last
 //! sequence number applied) beside it, and feeds the events after it once restored.
 
@@ -36,11 +40,12 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use glint_event::{Builtin, DeviceType, ReferrerClass, Signal, Taxonomy};
 use serde::{Deserialize, Serialize};
 
-use crate::{Candidate, CartLine, Counted, Engine, EngineConfig, EngineStats, Fact, Profile, Session, ShopperState, Timer};
+use crate::intent::IntentTrack;
+use crate::{Candidate, CartLine, IntentStage, Counted, Engine, EngineConfig, EngineStats, Fact, Profile, Session, ShopperState, Timer};
 
 const MAGIC: &[u8; 8] = b"GLINTCKP";
 /// The format this build writes and reads. Bump it when a `Saved*` type or the header changes.
-const FORMAT_VERSION: u16 = 3;
+const FORMAT_VERSION: u16 = 4;
 const HEADER_LEN: usize = 24;
 /// Largest fingerprint read: a damaged length must not become a huge allocation. A rule file
 /// holds at most 65,535 moments; their names and versions stay far below this.
@@ -293,6 +298,8 @@ struct Fingerprint {
     weights: Vec<u64>,
     /// Name and rule version of each moment, in order (state refers to moments by index).
     moments: Vec<(String, String)>,
+    /// Whether shoppers carry intent features (a state without them cannot score a model).
+    intent_features: bool,
 }
 
 impl Fingerprint {
@@ -304,6 +311,7 @@ impl Fingerprint {
             budget: config.budget.map(|b| (b.max, b.window_ms)),
             weights: Builtin::ALL.iter().map(|b| taxonomy.info(&Signal::Builtin(*b)).weight.to_bits()).collect(),
             moments: config.moments.iter().map(|m| (m.name.clone(), m.version.clone())).collect(),
+            intent_features: config.intent_features,
         }
     }
 
@@ -331,6 +339,9 @@ impl Fingerprint {
         }
         if self.moments.len() != now.moments.len() {
             return Some(format!("{} moments, now {}", self.moments.len(), now.moments.len()));
+        }
+        if self.intent_features != now.intent_features {
+            return Some(if now.intent_features { "intent features are now kept (a model is configured)".into() } else { "intent features are no longer kept".into() });
         }
         None
     }
@@ -501,24 +512,38 @@ struct SavedShopper<'a> {
     /// `holdout` firings, oldest first.
     counted: Vec<(u16, u64, i64, bool)>,
     armed: Cow<'a, [(u16, (i64, u64))]>,
+    /// Intent features (`glint-intent`'s own serialisation, floats as bits).
+    intent: Option<Cow<'a, IntentTrack>>,
+    /// Intent stage after the session's last event: 0 curiosity, 1 consideration, 2 readiness.
+    stage: Option<u8>,
 }
+
+const STAGES: [IntentStage; 3] = [IntentStage::Curiosity, IntentStage::Consideration, IntentStage::Readiness];
 
 impl SavedShopper<'_> {
     fn of<'a>(id: &'a str, s: &'a ShopperState) -> SavedShopper<'a> {
-        let ShopperState { profile, counted, armed } = s;
+        let ShopperState { profile, counted, armed, intent, stage } = s;
         SavedShopper {
             id: Cow::Borrowed(id),
             profile: SavedProfile::of(profile),
             counted: counted.iter().map(|&Counted { moment, key, at, sent }| (moment, key, at, sent)).collect(),
             armed: Cow::Borrowed(armed),
+            intent: intent.as_deref().map(Cow::Borrowed),
+            stage: stage.and_then(|st| STAGES.iter().position(|s| *s == st)).map(|i| i as u8),
         }
     }
 
     fn load(self) -> Result<(String, ShopperState), CheckpointError> {
+        let stage = match self.stage {
+            None => None,
+            Some(i) => Some(*STAGES.get(usize::from(i)).ok_or_else(|| corrupt(format!("unknown intent stage {i}")))?),
+        };
         let state = ShopperState {
             profile: self.profile.load()?,
             counted: self.counted.into_iter().map(|(moment, key, at, sent)| Counted { moment, key, at, sent }).collect(),
             armed: self.armed.into_owned(),
+            intent: self.intent.map(|t| Box::new(t.into_owned())),
+            stage,
         };
         Ok((self.id.into_owned(), state))
     }

@@ -79,7 +79,7 @@ fn config(quiet: bool) -> EngineConfig {
         return EngineConfig::default();
     }
     let rules = Rules::parse(QUIET_RULES, "quiet.toml", &Taxonomy::default(), None).expect("rules parse");
-    EngineConfig { seed: 99, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget }
+    EngineConfig { seed: 99, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget, intent_features: false }
 }
 
 /// What a scripted shopper does.
@@ -330,8 +330,8 @@ fn damaged_checkpoints_give_typed_errors_never_a_panic() {
     assert!(matches!(restored(false, b""), Err(CheckpointError::Corrupt { .. })));
     assert!(matches!(restored(false, b"GLNTLOG\0 a log segment, not a checkpoint"), Err(CheckpointError::NotACheckpoint)));
     let mut newer = bytes.clone();
-    newer[8] = 4;
-    assert!(matches!(restored(false, &newer), Err(CheckpointError::Version { found: 4, supported: 3 })));
+    newer[8] = 5;
+    assert!(matches!(restored(false, &newer), Err(CheckpointError::Version { found: 5, supported: 4 })));
 
     // Every truncation is an error.
     for len in 0..bytes.len() {

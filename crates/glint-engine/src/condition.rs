@@ -11,7 +11,7 @@
 //! | `session` | one count per signal (`session.product_viewed`), `events`, `minutes` |
 //! | `lifetime` | one count per signal, `orders`, `revenue`, `sessions`, `days` (since first seen) |
 //! | `profile` | `tier`, `points`, `timezone`, `wishlist_size`, `nudges` (sent this far) |
-//! | `intent` | `p` (0–1), `stage` (`curiosity`, `consideration`, `readiness`), `reasons` (list) |
+//! | `intent` | `p` (0–1), `stage` (`curiosity`, `consideration`, `readiness`), `reasons` (list) — the trained model's score when one is loaded, else the taxonomy's |
 //! | `context` | `device`, `referrer` (class), `os`, `browser`, `locale`, `utm_source`, `utm_medium`, `utm_campaign` |
 //! | `trigger` | what the trigger measured, e.g. `trigger.count` for a popular product |
 //!
@@ -97,7 +97,8 @@ pub struct ConditionError {
 pub(crate) struct Facts<'a> {
     pub(crate) profile: &'a Profile,
     pub(crate) event: Option<&'a Event>,
-    pub(crate) taxonomy: &'a Taxonomy,
+    /// The shopper's intent, computed only when the expression reads `intent`.
+    pub(crate) intent: &'a dyn Fn() -> crate::IntentScore,
     pub(crate) trigger: &'a [(String, Fact)],
     pub(crate) nudges: u32,
 }
@@ -141,7 +142,9 @@ impl Condition {
         let mut event = Event::new("sample".into(), 0, glint_event::Signal::Builtin(Builtin::ProductViewed), glint_event::Source::Segment);
         fill_sample_event(&mut event);
         let trigger = [("count".to_string(), Fact::Num(0.0)), ("value".to_string(), Fact::Num(0.0))];
-        let facts = Facts { profile: &sample, event: Some(&event), taxonomy: &Taxonomy::default(), trigger: &trigger, nudges: 0 };
+        let taxonomy = Taxonomy::default();
+        let intent = || crate::intent::score(None, None, &sample, &taxonomy, true);
+        let facts = Facts { profile: &sample, event: Some(&event), intent: &intent, trigger: &trigger, nudges: 0 };
         match condition.program.execute(&condition.context(&facts)) {
             Ok(CelValue::Bool(_)) => Ok(condition),
             Ok(other) => Err(ConditionError { line: 1, col: 1, message: format!("gives {other:?}, not true or false") }),
@@ -271,10 +274,10 @@ fn build(root: &str, f: &Facts<'_>, want: Option<&[String]>) -> HashMap<&'static
             m.put("nudges", CelValue::Int(i64::from(f.nudges)));
         }
         "intent" => {
-            let (score, reasons) = p.intent(f.taxonomy);
-            m.put("p", CelValue::Float(score));
-            m.put("stage", text(crate::intent_stage(score)));
-            m.put("reasons", CelValue::List(Arc::new(reasons.iter().map(|(s, _)| text(s)).collect())));
+            let score = (f.intent)();
+            m.put("p", CelValue::Float(score.p));
+            m.put("stage", text(score.stage.as_str()));
+            m.put("reasons", CelValue::List(Arc::new(score.reasons.iter().map(|(s, _)| text(s)).collect())));
         }
         "context" => {
             let c = f.event.map(|e| &e.context);
@@ -467,7 +470,9 @@ mod tests {
 
     fn eval(src: &str, p: &Profile, e: Option<&Event>) -> (bool, Vec<(String, Fact)>) {
         let c = Condition::compile(src).expect("compiles");
-        let facts = Facts { profile: p, event: e, taxonomy: &Taxonomy::default(), trigger: &[], nudges: 0 };
+        let taxonomy = Taxonomy::default();
+        let intent = || crate::intent::score(None, None, p, &taxonomy, true);
+        let facts = Facts { profile: p, event: e, intent: &intent, trigger: &[], nudges: 0 };
         c.eval(&facts).expect("evaluates")
     }
 

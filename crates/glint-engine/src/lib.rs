@@ -34,6 +34,7 @@
 mod checkpoint;
 mod condition;
 pub mod holdout;
+mod intent;
 mod moments;
 mod profile;
 
@@ -43,6 +44,8 @@ use glint_event::{Builtin, Event, Signal, Taxonomy};
 
 pub use checkpoint::CheckpointError;
 pub use condition::{Condition, ConditionError, Fact};
+pub use glint_intent::model::IntentStage;
+pub use intent::{IntentModel, IntentModelError, IntentScore};
 pub use moments::{DEFAULT_MOMENTS_TOML, RuleError, Rules};
 pub use profile::{CartLine, Profile, SESSION_GAP_MS, Session};
 
@@ -77,24 +80,16 @@ pub struct EngineConfig {
     pub moments: Vec<MomentSpec>,
     /// The contact budget across moments.
     pub budget: Option<Budget>,
+    /// Keep each shopper's intent features (`glint-intent`'s accumulators) so a trained model
+    /// can score them ([`Engine::set_model`]). On when a model is configured; it costs memory
+    /// per shopper, so off otherwise.
+    pub intent_features: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         let rules = Rules::defaults();
-        EngineConfig { seed: 0x611e7, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget }
-    }
-}
-
-/// The intent stage of a score: `curiosity` below 0.3, `consideration` below 0.7, else
-/// `readiness` (thresholds of the taxonomy score until a trained model sets its own).
-pub fn intent_stage(p: f64) -> &'static str {
-    if p < 0.3 {
-        "curiosity"
-    } else if p < 0.7 {
-        "consideration"
-    } else {
-        "readiness"
+        EngineConfig { seed: 0x611e7, consent: ConsentDefaults::default(), moments: rules.moments, budget: rules.budget, intent_features: false }
     }
 }
 
@@ -150,6 +145,14 @@ pub enum Trigger {
         offset_days: i64,
         /// Local hour of day.
         hour: i8,
+    },
+    /// At the event that lifts the shopper's intent stage within the session to `stage` (or
+    /// higher) from below it — the score after the event against the score after the
+    /// session's previous one (a session starts in `curiosity`). Scores once per event while
+    /// such a moment exists.
+    Intent {
+        /// The stage reached.
+        stage: IntentStage,
     },
     /// `lead_ms` before a yearly calendar date (a shipping cutoff), for every shopper holding a
     /// cart then.
@@ -386,10 +389,8 @@ pub struct Receipt {
     pub trigger_event_ids: Vec<String>,
     /// What the trigger measured and the values the condition read, by name.
     pub values: Vec<(String, Fact)>,
-    /// Intent score at the firing.
-    pub intent: f64,
-    /// The top contributions to the intent score.
-    pub reasons: Vec<(&'static str, f64)>,
+    /// Intent at the firing: score, stage, the top contributions and the model that scored.
+    pub intent: IntentScore,
     /// The consent purpose checked.
     pub consent_purpose: String,
     /// Whether consent was granted (stated or by default).
@@ -503,6 +504,10 @@ struct ShopperState {
     counted: Vec<Counted>,
     /// Armed timers: moment and timer key.
     armed: Vec<(u16, (i64, u64))>,
+    /// Intent features, when the engine keeps them.
+    intent: Option<Box<intent::IntentTrack>>,
+    /// The intent stage after the session's last event, for `intent` triggers.
+    stage: Option<IntentStage>,
 }
 
 impl ShopperState {
@@ -574,6 +579,12 @@ pub struct Engine {
     stats: EngineStats,
     /// A buffer `apply` reuses.
     scratch: Vec<f64>,
+    /// The trained intent model, if one is loaded.
+    model: Option<std::sync::Arc<IntentModel>>,
+    /// Whether a moment has an `intent` trigger (then each event is scored).
+    intent_triggers: bool,
+    /// Finished sessions' features against the model's training distribution.
+    drift: Option<glint_intent::model::DriftMonitor>,
 }
 
 impl Engine {
@@ -589,6 +600,7 @@ impl Engine {
             }
         }
         let counted_horizon_ms = config.moments.iter().filter_map(|m| m.cap_ms).chain(config.budget.map(|b| b.window_ms)).max().unwrap_or(0);
+        let intent_triggers = config.moments.iter().any(|m| matches!(m.trigger, Trigger::Intent { .. }));
         Engine {
             config,
             taxonomy,
@@ -602,7 +614,39 @@ impl Engine {
             counted_horizon_ms,
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            model: None,
+            intent_triggers,
+            drift: None,
         }
+    }
+
+    /// Score with `model` from the next event on (`None`: back to the taxonomy's score). The
+    /// engine is single-threaded, so the swap is atomic: no decision sees two models. Drift
+    /// monitoring restarts against the new model's training distribution.
+    ///
+    /// The model scores only shoppers whose features the engine keeps
+    /// ([`EngineConfig::intent_features`]); others get the taxonomy's score.
+    pub fn set_model(&mut self, model: Option<std::sync::Arc<IntentModel>>) {
+        self.drift = model.as_ref().and_then(|m| m.file().drift.as_ref()).map(glint_intent::model::DriftMonitor::new);
+        self.model = model;
+    }
+
+    /// The intent model in use.
+    pub fn model(&self) -> Option<&std::sync::Arc<IntentModel>> {
+        self.model.as_ref()
+    }
+
+    /// A shopper's intent now (by any of their ids), with its reasons; `None` for a shopper the
+    /// engine has not seen.
+    pub fn intent(&self, id: &str) -> Option<IntentScore> {
+        let state = self.shoppers.get(self.canonical(id))?;
+        Some(intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true))
+    }
+
+    /// Population stability of the sessions scored since the model was set, against its
+    /// training distribution (`None` without a model, or one trained before drift was kept).
+    pub fn drift(&self) -> Option<glint_intent::model::DriftReport> {
+        self.drift.as_ref().map(|d| d.report())
     }
 
     /// The moments in use.
@@ -777,7 +821,20 @@ impl Engine {
         let mut before = std::mem::take(&mut self.scratch);
         before.clear();
         before.extend(self.config.moments.iter().map(|m| if let Trigger::Crossing { metric, .. } = m.trigger { metric.of(&state.profile) } else { 0.0 }));
-        state.profile.apply(e);
+        let new_session = state.profile.apply(e);
+        if self.config.intent_features {
+            let track = state.intent.get_or_insert_with(Box::default);
+            if let Some(ended) = track.push(&self.taxonomy, e, new_session)
+                && let (Some(drift), Some(model)) = (&mut self.drift, &self.model)
+            {
+                let mut row = [0.0; glint_intent::FEATURE_COUNT];
+                ended.fill(&mut row);
+                drift.observe(&row, model.score(&row));
+            }
+        }
+        if new_session {
+            state.stage = None;
+        }
         if let (Signal::Builtin(Builtin::ProductAddedToWishlist | Builtin::BackInStockRequested), Some(product)) = (&e.signal, &e.properties.product_id) {
             self.wishers.entry(product.clone()).or_default().insert(id.clone());
         }
@@ -802,8 +859,21 @@ impl Engine {
                 }
             }
         }
+        // The intent stage after this event, against the one after the session's last event.
+        let stage_rise = if self.intent_triggers {
+            self.shoppers.get_mut(&id).map(|state| {
+                let now = intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, false);
+                let before = state.stage.replace(now.stage).unwrap_or(IntentStage::Curiosity);
+                (before, now)
+            })
+        } else {
+            None
+        };
         for m in 0..before.len() {
             let values = match &self.config.moments[m].trigger {
+                Trigger::Intent { stage } => stage_rise.as_ref().and_then(|(before, now)| {
+                    (*before < *stage && now.stage >= *stage).then(|| vec![("p".to_string(), Fact::Num(now.p)), ("stage".to_string(), Fact::Text(now.stage.as_str().to_string()))])
+                }),
                 Trigger::Signal { signals } => signals.contains(&e.signal).then(Vec::new),
                 Trigger::Crossing { .. } => crossed.iter().position(|(cm, _)| *cm == m).map(|i| std::mem::take(&mut crossed[i].1)),
                 Trigger::Popular { on, counted, window_ms, at_least } if *on == e.signal => {
@@ -931,6 +1001,11 @@ impl Engine {
         let target = self.shoppers.entry(into.to_string()).or_default();
         let absorbed = *absorbed;
         target.profile.absorb(absorbed.profile);
+        // One shopper, two feature histories: keep the one the shopper is known by (merging
+        // accumulators would need what they summarised).
+        if target.intent.is_none() {
+            target.intent = absorbed.intent;
+        }
         target.counted.extend(absorbed.counted);
         target.counted.sort_by_key(|c| c.at);
         for (m, key) in absorbed.armed {
@@ -1016,7 +1091,8 @@ impl Engine {
         let spec = self.config.moments.get(m)?;
         let state = self.shoppers.get(shopper)?;
         if let Some(cond) = &spec.condition {
-            let facts = condition::Facts { profile: &state.profile, event, taxonomy: &self.taxonomy, trigger: &values, nudges: state.profile.nudges };
+            let intent = || intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true);
+            let facts = condition::Facts { profile: &state.profile, event, intent: &intent, trigger: &values, nudges: state.profile.nudges };
             match cond.eval(&facts) {
                 Ok((true, seen)) => values.extend(seen),
                 Ok((false, _)) => {
@@ -1047,8 +1123,8 @@ impl Engine {
         let spec = self.config.moments.get(c.moment)?;
         let state = self.shoppers.get_mut(&c.shopper)?;
         let at = c.at;
+        let intent = intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true);
         let p = &state.profile;
-        let (intent, reasons) = p.intent(&self.taxonomy);
         let consent_granted = p.consent_for(&spec.consent_purpose).unwrap_or(if p.imported {
             self.config.consent.import_granted
         } else if spec.consent_purpose == "marketing" {
@@ -1102,7 +1178,6 @@ impl Engine {
                 trigger_event_ids: c.trigger_ids.clone(),
                 values: c.values.clone(),
                 intent,
-                reasons,
                 consent_purpose: spec.consent_purpose.clone(),
                 consent_granted,
                 correlation: c.correlation.clone(),
@@ -1113,7 +1188,8 @@ impl Engine {
         if outcome == Outcome::Sent
             && let Action::Webhook { template: Some(template), .. } = &spec.action
         {
-            let facts = condition::Facts { profile: &state.profile, event: None, taxonomy: &self.taxonomy, trigger: &c.values, nudges: state.profile.nudges };
+            let intent = || firing.receipt.intent.clone();
+            let facts = condition::Facts { profile: &state.profile, event: None, intent: &intent, trigger: &c.values, nudges: state.profile.nudges };
             firing.payload = Some(condition::render(template, &firing, &facts));
         }
         if let (Outcome::Deferred, Some((_, end))) = (outcome, quiet_end) {
@@ -1165,17 +1241,19 @@ fn quiet_until(q: QuietHours, tz: Option<&str>, at: i64) -> Option<i64> {
     // 03:00), or the whole non-quiet window: then try the next day.
     for _ in 0..4 {
         let end = date.at(h, m, 0, 0).to_zoned(zone.clone()).ok()?.timestamp().as_millisecond();
-        // jiff moves a non-existent end past the gap, but quiet hours ended at the jump: step
-        // back to the first minute that is not quiet.
-        let mut t = end;
-        for _ in 0..180 {
-            match local_minute(t - MINUTE_MS, &zone) {
-                Some(prev) if !is_quiet(q, prev) && t - MINUTE_MS > at => t -= MINUTE_MS,
-                _ => break,
+        if local_minute(end, &zone) == Some(q.to_min) {
+            if end > at {
+                return Some(end);
             }
-        }
-        if t > at && local_minute(t, &zone).is_some_and(|l| !is_quiet(q, l)) {
-            return Some(t);
+        } else {
+            // The end fell in a gap, and jiff moved it past the gap. Quiet hours ended at the
+            // jump, or the gap swallowed the whole window that is not quiet (then try the next
+            // day): take the first minute that is not quiet in the three hours before (gaps
+            // are at most an hour; offsets are whole minutes, so minutes stay aligned).
+            let first = (0..=180).rev().map(|k| end - k * MINUTE_MS).find(|&t| t > at && local_minute(t, &zone).is_some_and(|l| !is_quiet(q, l)));
+            if first.is_some() {
+                return first;
+            }
         }
         date = date.tomorrow().ok()?;
     }
@@ -1188,3 +1266,5 @@ mod checkpoint_tests;
 mod model_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod intent_tests;

@@ -173,7 +173,7 @@ proptest! {
     #[test]
     fn the_engine_agrees_with_the_reference_model(r in rules(), steps in script(), zones in proptest::collection::vec(0usize..ZONES.len(), 3)) {
         let parsed = super::Rules::parse(&r.toml(), "model.toml", &Taxonomy::default(), None).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut engine = Engine::new(EngineConfig { seed: 1, consent: ConsentDefaults::default(), moments: parsed.moments, budget: parsed.budget }, Taxonomy::default());
+        let mut engine = Engine::new(EngineConfig { seed: 1, consent: ConsentDefaults::default(), moments: parsed.moments, budget: parsed.budget, intent_features: false }, Taxonomy::default());
         let mut got = Vec::new();
         for (i, s) in steps.iter().enumerate() {
             got.extend(engine.apply(&event(i, *s, &zones)));
@@ -189,7 +189,7 @@ proptest! {
     fn the_holdout_share_holds_within_statistical_bounds(seed in any::<u64>(), share_pct in 1u32..50) {
         let toml = format!("[[moment]]\nname = \"h\"\ntrigger = {{ signal = [\"product_viewed\"] }}\nholdout = {}\nconsent = \"marketing\"\nkpi = {{ signals = [\"order_completed\"], within = \"1h\" }}\n", f64::from(share_pct) / 100.0);
         let parsed = super::Rules::parse(&toml, "h.toml", &Taxonomy::default(), None).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut engine = Engine::new(EngineConfig { seed, consent: ConsentDefaults::default(), moments: parsed.moments, budget: None }, Taxonomy::default());
+        let mut engine = Engine::new(EngineConfig { seed, consent: ConsentDefaults::default(), moments: parsed.moments, budget: None, intent_features: false }, Taxonomy::default());
         let n = 4_000;
         let mut held = 0;
         for i in 0..n {

@@ -198,9 +198,9 @@ impl Ctx<'_> {
 
     fn trigger(&self, t: &Spanned<RawTrigger>) -> Result<Trigger, RuleError> {
         let r = t.get_ref();
-        let kinds = [r.signal.is_some(), r.absence.is_some(), r.crossing.is_some(), r.back_in_stock.is_some(), r.popular.is_some(), r.date.is_some(), r.calendar.is_some()];
+        let kinds = [r.signal.is_some(), r.absence.is_some(), r.crossing.is_some(), r.back_in_stock.is_some(), r.popular.is_some(), r.date.is_some(), r.calendar.is_some(), r.intent.is_some()];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            return Err(self.err(t.span(), "a trigger has exactly one of: signal, absence, crossing, back_in_stock, popular, date, calendar"));
+            return Err(self.err(t.span(), "a trigger has exactly one of: signal, absence, crossing, back_in_stock, popular, date, calendar, intent"));
         }
         let need = |what: &str| self.err(t.span(), format!("this trigger needs `{what}`"));
         if let Some(s) = &r.signal {
@@ -226,6 +226,14 @@ impl Ctx<'_> {
         }
         if r.back_in_stock.is_some() {
             return Ok(Trigger::BackInStock);
+        }
+        if let Some(stage) = &r.intent {
+            let stage = match stage.get_ref().as_str() {
+                "consideration" => crate::IntentStage::Consideration,
+                "readiness" => crate::IntentStage::Readiness,
+                other => return Err(self.err(stage.span(), format!("an intent trigger fires on reaching \"consideration\" or \"readiness\", not {other:?}"))),
+            };
+            return Ok(Trigger::Intent { stage });
         }
         if let Some(counted) = &r.popular {
             let on = self.signal(r.on.as_ref().ok_or_else(|| need("on"))?)?;
@@ -406,6 +414,7 @@ struct RawTrigger {
     before: Option<Spanned<String>>,
     hour: Option<i64>,
     calendar: Option<Spanned<String>>,
+    intent: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

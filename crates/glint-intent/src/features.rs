@@ -79,6 +79,8 @@
 
 use glint_event::{Builtin, DeviceType, Event, Properties, ReferrerClass, Signal, Stage, Taxonomy};
 
+use serde::{Deserialize, Serialize};
+
 use crate::Error;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -220,6 +222,11 @@ impl FeatureSchema {
     /// The vector this build computes.
     pub const CURRENT: FeatureSchema = FeatureSchema { version: FEATURE_SCHEMA_VERSION, hash: FEATURE_SCHEMA_HASH };
 
+    /// The id a model file records: `v<version>-<hash as 16 hex digits>`.
+    pub fn id(self) -> String {
+        format!("v{}-{:016x}", self.version, self.hash)
+    }
+
     /// Whether a model trained on `found` can be fed this build's vectors.
     ///
     /// # Errors
@@ -330,7 +337,10 @@ fn local_hour_weekday(ms: i64, tz: Option<&str>) -> (u8, u8) {
 ///
 /// Memory is bounded per shopper: a few numbers, the time zone name, and at most
 /// [`MONTH_DAYS`] (day, count) pairs.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// It serialises (serde) for the engine's checkpoints; floats as their bit patterns, so a
+/// restored history computes exactly what the saved one would have.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShopperHistory {
     sessions: u32,
     first_ms: Option<i64>,
@@ -339,6 +349,7 @@ pub struct ShopperHistory {
     /// `events_30d` window can still reach.
     days: Vec<(i64, u32)>,
     orders: u32,
+    #[serde(with = "bits")]
     revenue: f64,
     timezone: Option<Box<str>>,
 }
@@ -424,24 +435,34 @@ impl ShopperHistory {
 }
 
 /// The cross-session features, frozen when the session opened.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct HistorySnapshot {
+    #[serde(with = "bits")]
     earlier_sessions: f64,
+    #[serde(with = "bits")]
     recency_days: f64,
+    #[serde(with = "bits")]
     tenure_days: f64,
+    #[serde(with = "bits")]
     events_7d: f64,
+    #[serde(with = "bits")]
     events_30d: f64,
     reengaged: bool,
+    #[serde(with = "bits")]
     earlier_orders: f64,
+    #[serde(with = "bits")]
     earlier_revenue: f64,
 }
 
 /// Count, sum, minimum and maximum of a series.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Spread {
     n: u32,
+    #[serde(with = "bits")]
     sum: f64,
+    #[serde(with = "bits")]
     min: f64,
+    #[serde(with = "bits")]
     max: f64,
 }
 
@@ -462,11 +483,13 @@ impl Spread {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct CartLine {
     /// Hash of the product id; `None` for adds that named no product (one unnamed line).
     product: Option<u64>,
+    #[serde(with = "bits")]
     quantity: f64,
+    #[serde(with = "bits")]
     price: f64,
 }
 
@@ -474,21 +497,26 @@ struct CartLine {
 ///
 /// Opened by [`ShopperHistory::open_session`]; fed by [`push`](Self::push); read by
 /// [`values`](Self::values) or [`fill`](Self::fill) at any point, as often as needed (reading
-/// costs O([`FEATURE_COUNT`])).
-#[derive(Clone, Debug, PartialEq)]
+/// costs O([`FEATURE_COUNT`])). Serialises like [`ShopperHistory`]; sets as sorted lists, so
+/// the same state gives the same bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionFeatures {
     start_ms: i64,
     last_ms: Option<i64>,
     events: u32,
     history: HistorySnapshot,
     /// Per builtin signal, in `Builtin::ALL` order.
+    #[serde(with = "counts")]
     counts: [u32; SIGNAL_COUNT],
     custom: u32,
     /// Per stage: top, middle, bottom.
     stages: [u32; 3],
+    #[serde(with = "bits")]
     score: f64,
     /// Hashes of ids, not the ids: only their number is a feature.
+    #[serde(with = "sorted")]
     products: foldhash::HashSet<u64>,
+    #[serde(with = "sorted")]
     categories: foldhash::HashSet<u64>,
     view_prices: Spread,
     cart: Vec<CartLine>,
@@ -497,7 +525,9 @@ pub struct SessionFeatures {
     /// Gaps after product views, ms.
     dwell: Spread,
     after_product_view: bool,
+    #[serde(with = "device_code")]
     device: DeviceType,
+    #[serde(with = "referrer_code")]
     referrer: ReferrerClass,
     timezone: Option<Box<str>>,
     hour: u8,
@@ -676,6 +706,79 @@ impl Slots<'_> {
         let v = if v.is_nan() { 0.0 } else { v.clamp(f64::MIN, f64::MAX) + 0.0 };
         self.out[self.at] = v;
         self.at += 1;
+    }
+}
+
+/// Floats as their bit patterns: JSON's decimal form would not always read back exactly.
+mod bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(x.to_bits())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
+}
+
+/// Per-signal counts as a list, refusing one of another length (a build with other signals).
+mod counts {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::SIGNAL_COUNT;
+
+    pub(super) fn serialize<S: Serializer>(x: &[u32; SIGNAL_COUNT], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(x.iter())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; SIGNAL_COUNT], D::Error> {
+        let v = Vec::<u32>::deserialize(d)?;
+        let n = v.len();
+        v.try_into().map_err(|_| D::Error::custom(format!("{n} signal counts, this build has {SIGNAL_COUNT} signals")))
+    }
+}
+
+/// A set of hashes as a sorted list.
+mod sorted {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(x: &foldhash::HashSet<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<u64> = x.iter().copied().collect();
+        v.sort_unstable();
+        s.collect_seq(v)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<foldhash::HashSet<u64>, D::Error> {
+        Ok(Vec::<u64>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// Device class by its log code.
+mod device_code {
+    use glint_event::DeviceType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(x: &DeviceType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(*x as u8)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceType, D::Error> {
+        u8::deserialize(d).map(DeviceType::from_code)
+    }
+}
+
+/// Referrer class by its log code.
+mod referrer_code {
+    use glint_event::ReferrerClass;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(x: &ReferrerClass, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(*x as u8)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ReferrerClass, D::Error> {
+        u8::deserialize(d).map(ReferrerClass::from_code)
     }
 }
 

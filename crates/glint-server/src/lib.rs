@@ -24,7 +24,7 @@ use glint_event::{Taxonomy, limits};
 use glint_log::Log;
 
 pub use ingest::{Ingest, IngestError};
-pub use live::{LiveConfig, firing_json};
+pub use live::{LiveConfig, firing_json, intent_json, load_intent_model};
 pub use routes::OPENAPI;
 
 /// How the server is set up.

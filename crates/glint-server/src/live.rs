@@ -20,6 +20,13 @@
 //! fsync, rename) every `checkpoint_interval` and after an erasure, with the log sequence
 //! number it reflects. A restart restores it and replays only the log after that number;
 //! a checkpoint made under other rules (or damaged) is set aside and the whole log replayed.
+//!
+//! With an intent model configured (`[intent] model`), the engine keeps every shopper's
+//! features and scores with the model. A watcher thread checks the file every
+//! `reload_interval`; a changed file is loaded and validated off the engine thread and handed
+//! over whole, between two batches (the swap is atomic); a file that fails to load is counted
+//! and reported, and the model in use stays. Drift (PSI per feature and of the score, over
+//! sessions finished since the model was loaded) is published to `/metrics` every second.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -31,7 +38,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use glint_engine::{Action, Engine, EngineConfig, Fact, Firing, Outcome};
+use glint_engine::{Action, Engine, EngineConfig, Fact, Firing, IntentModel, IntentScore, Outcome};
 use glint_outbox::{Delivery, Endpoint, Outbox};
 use glint_event::time::format_rfc3339_ms;
 use glint_event::{Event, Taxonomy};
@@ -47,7 +54,6 @@ const LIVE_QUEUE_DEPTH_MAX: usize = 256;
 /// A firing as one line of the firing log (keys sort, so the bytes are deterministic).
 pub fn firing_json(f: &Firing) -> Value {
     let values: Map<String, Value> = f.receipt.values.iter().map(|(k, v)| (k.clone(), fact_json(v))).collect();
-    let reasons: Vec<Value> = f.receipt.reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect();
     json!({
         "fire_id": f.fire_id,
         "moment": f.moment,
@@ -58,12 +64,32 @@ pub fn firing_json(f: &Firing) -> Value {
         "receipt": {
             "trigger_event_ids": f.receipt.trigger_event_ids,
             "values": values,
-            "intent": {"p": f.receipt.intent, "reasons": reasons},
+            "intent": intent_json(&f.receipt.intent),
             "consent": {"purpose": f.receipt.consent_purpose, "granted": f.receipt.consent_granted},
             "correlation": f.receipt.correlation,
             "rule_version": f.receipt.rule_version,
         },
     })
+}
+
+/// An intent score as firings and decisions show it: the model's reasons are features, the
+/// taxonomy's are signals.
+pub fn intent_json(i: &IntentScore) -> Value {
+    let key = if i.model.is_some() { "feature" } else { "signal" };
+    let reasons: Vec<Value> = i.reasons.iter().map(|(name, c)| json!({key: name, "contribution": c})).collect();
+    json!({"p": i.p, "stage": i.stage.as_str(), "model": i.model.as_deref(), "reasons": reasons})
+}
+
+/// Read, check and wrap an intent model file. Its id, in receipts and metrics, is the
+/// algorithm and a hash of the file's bytes, so a retrained file is a new id.
+///
+/// # Errors
+/// Unreadable, malformed, trained on another feature schema, or on another table.
+pub fn load_intent_model(path: &Path) -> Result<IntentModel, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading intent model {}: {e}", path.display()))?;
+    let file = glint_intent::model::ModelFile::from_json(&bytes, &glint_intent::FeatureSchema::CURRENT.id()).map_err(|e| format!("intent model {}: {e}", path.display()))?;
+    let id = format!("{}-{:08x}", file.model.algorithm().as_str(), xxhash_rust::xxh3::xxh3_64(&bytes) as u32);
+    IntentModel::new(file, id).map_err(|e| format!("intent model {}: {e}", path.display()))
 }
 
 fn fact_json(v: &Fact) -> Value {
@@ -80,6 +106,8 @@ enum Job {
     Decide(String, oneshot::Sender<Value>),
     /// Forget shoppers (erasure): the engine's state and the outbox's records of them.
     Erase(Vec<String>, oneshot::Sender<Result<usize, String>>),
+    /// Score with this model from now on.
+    SetModel(Arc<IntentModel>),
 }
 
 /// A handle to the live engine thread.
@@ -112,6 +140,11 @@ pub struct LiveConfig {
     pub deliver_max_age_ms: Option<i64>,
     /// How often the engine's state is checkpointed (when it changed).
     pub checkpoint_interval: Duration,
+    /// The intent model file to score with and watch (`[intent] model`); set
+    /// `engine.intent_features` with it.
+    pub intent_model: Option<PathBuf>,
+    /// How often the model file is checked for a new version.
+    pub model_reload_interval: Duration,
 }
 
 impl LiveConfig {
@@ -125,6 +158,8 @@ impl LiveConfig {
             endpoints: Vec::new(),
             deliver_max_age_ms: Some(86_400_000),
             checkpoint_interval: Duration::from_secs(60),
+            intent_model: None,
+            model_reload_interval: Duration::from_secs(5),
         }
     }
 }
@@ -180,7 +215,20 @@ impl Live {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| std::io::Error::other("the live engine needs a tokio runtime for webhook delivery"))?;
         outbox.start(&handle);
         let checkpoint = dir.join("engine").join("checkpoint");
-        let (engine, seq) = restore(&checkpoint, &config.engine, &taxonomy);
+        let (mut engine, seq) = restore(&checkpoint, &config.engine, &taxonomy);
+        // The model scores the replay too; a configured file that exists must load.
+        let mut model_stamp = None;
+        if let Some(path) = &config.intent_model {
+            model_stamp = file_stamp(path);
+            if model_stamp.is_some() {
+                let model = Arc::new(load_intent_model(path).map_err(std::io::Error::other)?);
+                metrics.intent_model.get_or_create(&crate::metrics::ModelLabel { model: model.id().to_string() }).set(1);
+                metrics.intent_model_loads.inc();
+                engine.set_model(Some(model));
+            } else {
+                eprintln!("glint: intent model {} not found; scoring with the taxonomy until it appears", path.display());
+            }
+        }
         let last_seq = log.last_seq();
         let mut st = State {
             engine,
@@ -211,6 +259,10 @@ impl Live {
         let lateness = config.lateness_ms;
         let wall_clock = config.wall_clock;
         let every = config.checkpoint_interval;
+        if let Some(path) = config.intent_model.clone() {
+            let (tx, interval, metrics) = (tx.clone(), config.model_reload_interval, st.metrics.clone());
+            std::thread::Builder::new().name("glint-model-watch".into()).spawn(move || watch_model(&path, model_stamp, interval, &tx, &metrics))?;
+        }
         std::thread::Builder::new().name("glint-engine".into()).spawn(move || run(st, &rx, lateness, wall_clock, every))?;
         Ok(Live { tx, outbox })
     }
@@ -343,11 +395,9 @@ impl State {
 
     fn decision(&self, user: &str) -> Value {
         let canonical = self.engine.canonical_id(user).to_string();
-        let Some(p) = self.engine.profile(user) else {
+        let (Some(p), Some(intent)) = (self.engine.profile(user), self.engine.intent(user)) else {
             return json!({"user": user, "known": false, "suggested": null});
         };
-        let (intent, reasons) = p.intent(self.engine.taxonomy());
-        let stage = glint_engine::intent_stage(intent);
         let pending: Vec<Value> = self.engine.pending_for(user).into_iter().map(|(m, due)| json!({"moment": m, "due": format_rfc3339_ms(due)})).collect();
         // Active: on-site nudges sent and still inside their KPI window — show these now.
         let active: Vec<Value> = self.engine.active_for(user, self.engine.now_ms()).into_iter().map(|(m, at)| json!({"moment": m, "since": format_rfc3339_ms(at)})).collect();
@@ -355,13 +405,43 @@ impl State {
         json!({
             "user": canonical,
             "known": true,
-            "intent": {"p": intent, "stage": stage, "reasons": reasons.iter().map(|(s, c)| json!({"signal": s, "contribution": c})).collect::<Vec<_>>()},
+            "intent": intent_json(&intent),
             "cart": {"items": p.cart_items(), "value": p.cart_value()},
             "session": {"product_views": p.session.count(glint_event::Builtin::ProductViewed)},
             "active": active,
             "pending": pending,
             "suggested": suggested,
         })
+    }
+}
+
+/// What tells a changed file: its modification time and length.
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Check the model file every `interval`; load a changed one and hand it to the engine.
+/// Ends when the engine does.
+fn watch_model(path: &Path, mut stamp: Option<(std::time::SystemTime, u64)>, interval: Duration, tx: &SyncSender<Job>, metrics: &Metrics) {
+    loop {
+        std::thread::sleep(interval);
+        let now = file_stamp(path);
+        if now.is_none() || now == stamp {
+            continue;
+        }
+        stamp = now;
+        match load_intent_model(path) {
+            Ok(model) => {
+                if tx.send(Job::SetModel(Arc::new(model))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                metrics.intent_model_errors.inc();
+                eprintln!("glint: {e}; keeping the model in use");
+            }
+        }
     }
 }
 
@@ -374,6 +454,7 @@ fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64, wall_clock: bool, ch
     // closed, so an event before it is late.
     let mut watermark = if wall_clock { now_ms() - lateness_ms } else { i64::MIN };
     let mut last_checkpoint = std::time::Instant::now();
+    let mut last_drift = std::time::Instant::now();
     loop {
         let job = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(job) => Some(job),
@@ -403,7 +484,22 @@ fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64, wall_clock: bool, ch
             Some(Job::Erase(ids, reply)) => {
                 let _ = reply.send(st.erase(&ids));
             }
+            Some(Job::SetModel(model)) => {
+                if let Some(old) = st.engine.model() {
+                    st.metrics.intent_model.get_or_create(&crate::metrics::ModelLabel { model: old.id().to_string() }).set(0);
+                }
+                st.metrics.intent_model.get_or_create(&crate::metrics::ModelLabel { model: model.id().to_string() }).set(1);
+                st.metrics.intent_model_loads.inc();
+                eprintln!("glint: intent model {} loaded", model.id());
+                st.engine.set_model(Some(model));
+            }
             None => {}
+        }
+        if last_drift.elapsed() >= Duration::from_secs(1) {
+            last_drift = std::time::Instant::now();
+            if let Some(report) = st.engine.drift() {
+                st.metrics.observe_drift(&report);
+            }
         }
         if wall_clock {
             // The watermark: event time also advances with the wall clock, less the lateness.

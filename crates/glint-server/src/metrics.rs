@@ -45,6 +45,19 @@ pub(crate) struct DeliveryLabel {
     pub(crate) result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FeatureLabel {
+    pub(crate) feature: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ModelLabel {
+    pub(crate) model: String,
+}
+
+/// A gauge of floats.
+pub(crate) type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// The server's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -62,6 +75,14 @@ pub(crate) struct Metrics {
     pub(crate) webhook_delivery_seconds: Family<EndpointLabel, Histogram>,
     pub(crate) outbox_pending: Family<EndpointLabel, Gauge>,
     pub(crate) deliveries: Family<DeliveryLabel, Counter>,
+    /// 1 for the intent model in use (by id), 0 for those it replaced.
+    pub(crate) intent_model: Family<ModelLabel, Gauge>,
+    pub(crate) intent_model_loads: Counter,
+    pub(crate) intent_model_errors: Counter,
+    pub(crate) intent_psi: Family<FeatureLabel, FloatGauge>,
+    pub(crate) intent_score_psi: FloatGauge,
+    pub(crate) intent_drift_sessions: Gauge,
+    pub(crate) intent_psi_warn: FloatGauge,
     /// What `deliveries` last reported, per (endpoint, result): the outbox keeps totals, the
     /// counters advance by the difference.
     delivered_seen: std::sync::Mutex<std::collections::HashMap<(String, &'static str), u64>>,
@@ -99,6 +120,20 @@ impl Metrics {
         registry.register("webhook_delivery_seconds", "From a delivery entering the outbox to its 2xx", webhook_delivery_seconds.clone());
         registry.register("outbox_pending", "Webhook deliveries not yet settled, by endpoint", outbox_pending.clone());
         registry.register("webhook_deliveries", "Webhook delivery results by endpoint (delivered, retried, dead)", deliveries.clone());
+        let intent_model = Family::<ModelLabel, Gauge>::default();
+        let intent_model_loads = Counter::default();
+        let intent_model_errors = Counter::default();
+        let intent_psi = Family::<FeatureLabel, FloatGauge>::default();
+        let intent_score_psi = FloatGauge::default();
+        let intent_drift_sessions = Gauge::default();
+        let intent_psi_warn = FloatGauge::default();
+        registry.register("intent_model", "The intent model scoring now (1), by id; models it replaced read 0", intent_model.clone());
+        registry.register("intent_model_loads", "Intent model files loaded (at start and on change)", intent_model_loads.clone());
+        registry.register("intent_model_load_errors", "Intent model files refused (the model in use stays)", intent_model_errors.clone());
+        registry.register("intent_psi", "Population stability index of each feature over sessions finished since the model was loaded, against its training distribution", intent_psi.clone());
+        registry.register("intent_score_psi", "Population stability index of the intent score against the model's validation scores", intent_score_psi.clone());
+        registry.register("intent_drift_sessions", "Sessions finished since the model was loaded (the PSI's sample)", intent_drift_sessions.clone());
+        registry.register("intent_psi_warn_threshold", "PSI at or above which a feature has drifted (0.2)", intent_psi_warn.clone());
         Metrics {
             registry,
             accepted,
@@ -114,6 +149,13 @@ impl Metrics {
             webhook_delivery_seconds,
             outbox_pending,
             deliveries,
+            intent_model,
+            intent_model_loads,
+            intent_model_errors,
+            intent_psi,
+            intent_score_psi,
+            intent_drift_sessions,
+            intent_psi_warn,
             delivered_seen: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -129,6 +171,20 @@ impl Metrics {
                     self.deliveries.get_or_create(&DeliveryLabel { endpoint: endpoint.clone(), result }).inc_by(total - *last);
                     *last = total;
                 }
+            }
+        }
+    }
+
+    /// Publish the engine's drift report.
+    pub(crate) fn observe_drift(&self, report: &glint_intent::model::DriftReport) {
+        self.intent_drift_sessions.set(i64::try_from(report.rows).unwrap_or(i64::MAX));
+        self.intent_psi_warn.set(report.warn_at);
+        if let Some(p) = report.score {
+            self.intent_score_psi.set(p);
+        }
+        for (name, psi) in &report.features {
+            if let Some(p) = psi {
+                self.intent_psi.get_or_create(&FeatureLabel { feature: name.clone() }).set(*p);
             }
         }
     }

@@ -19,6 +19,7 @@ pub struct Config {
     pub log: LogSection,
     pub retention: RetentionSection,
     pub engine: EngineSection,
+    pub intent: IntentSection,
     pub consent: ConsentSection,
     pub taxonomy: TaxonomyConfig,
     pub webhooks: BTreeMap<String, WebhookSection>,
@@ -51,6 +52,19 @@ fn default_attempts() -> u32 {
 
 fn default_concurrency() -> usize {
     4
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntentSection {
+    pub model: Option<PathBuf>,
+    pub reload_interval: String,
+}
+
+impl Default for IntentSection {
+    fn default() -> Self {
+        IntentSection { model: None, reload_interval: "5s".into() }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +196,7 @@ impl Config {
         parse_duration_ms(&self.engine.allowed_lateness).with_context(|| format!("{name}: [engine] allowed_lateness"))?;
         parse_duration_ms(&self.engine.checkpoint_interval).with_context(|| format!("{name}: [engine] checkpoint_interval"))?;
         parse_duration_ms(&self.engine.deliver_max_age).with_context(|| format!("{name}: [engine] deliver_max_age"))?;
+        parse_duration_ms(&self.intent.reload_interval).with_context(|| format!("{name}: [intent] reload_interval"))?;
         if self.ingest.event_bytes_max > glint_event::limits::EVENT_BYTES_MAX {
             bail!("{name}: [ingest] event_bytes_max may lower the built-in limit of {} bytes, not raise it", glint_event::limits::EVENT_BYTES_MAX);
         }
@@ -238,6 +253,20 @@ impl Config {
         Ok(glint_engine::Rules::parse(&text, &path.display().to_string(), &self.taxonomy()?, check)?)
     }
 
+    /// The intent model file: `path` (a command's `--model`), else `[intent] model` (relative
+    /// to this file), else none.
+    pub fn intent_model(&self, path: Option<&Path>) -> Option<PathBuf> {
+        path.map(Path::to_path_buf).or_else(|| {
+            self.intent.model.as_ref().map(|p| match &self.dir {
+                Some(dir) if p.is_relative() => dir.join(p),
+                _ => p.clone(),
+            })
+        })
+    }
+
+    /// The engine's settings; intent features are kept when a model is configured (call
+    /// [`intent_model`](Self::intent_model) with a command's `--model` and set
+    /// `intent_features` when it gives one).
     pub fn engine_config(&self, moments: Option<&Path>) -> Result<glint_engine::EngineConfig> {
         let c = &self.consent;
         let rules = self.rules(moments)?;
@@ -250,12 +279,16 @@ impl Config {
             },
             moments: rules.moments,
             budget: rules.budget,
+            intent_features: self.intent.model.is_some(),
         })
     }
 
     /// Log options for batch commands (import, simulate): sealing at full speed.
-    pub fn live_config(&self, moments: Option<&Path>) -> Result<glint_server::LiveConfig> {
+    pub fn live_config(&self, moments: Option<&Path>, model: Option<&Path>) -> Result<glint_server::LiveConfig> {
         let mut live = glint_server::LiveConfig::new(self.engine_config(moments)?);
+        live.intent_model = self.intent_model(model);
+        live.engine.intent_features = live.intent_model.is_some();
+        live.model_reload_interval = std::time::Duration::from_millis(parse_duration_ms(&self.intent.reload_interval)?.max(100) as u64);
         live.lateness_ms = parse_duration_ms(&self.engine.allowed_lateness)?;
         live.endpoints = self.endpoints()?;
         live.checkpoint_interval = std::time::Duration::from_millis(parse_duration_ms(&self.engine.checkpoint_interval)?.max(1) as u64);

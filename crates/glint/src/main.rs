@@ -176,6 +176,15 @@ pub struct MomentsArg {
     pub moments: Option<PathBuf>,
 }
 
+/// `--model`: the intent model to score with.
+#[derive(Debug, clap::Args)]
+pub struct ModelArg {
+    /// An intent model from `glint train` to score shoppers with [default: [intent] model of
+    /// the config, else the taxonomy's weighted score stands in].
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::search::Trial;
 use super::tree::Tree;
+use super::drift::{ColumnReference, DriftReference};
 use super::{Algorithm, Criterion, Error, Gbdt, GbdtParams, Logistic, LogisticParams, Model, StageThresholds};
 
 /// The newest file format this build writes and reads.
@@ -30,6 +31,9 @@ pub struct ModelFile {
     pub stages: StageThresholds,
     /// How it was trained.
     pub training: TrainingInfo,
+    /// The training distribution of each feature and of the score, for drift monitoring
+    /// (absent in files written before it was kept).
+    pub drift: Option<DriftReference>,
 }
 
 /// Training metadata kept in the file. No timestamps: the same fit writes the same bytes.
@@ -194,6 +198,35 @@ struct FileDto {
     logistic: Option<LogisticDto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gbdt: Option<GbdtDto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    drift: Option<DriftDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DriftDto {
+    features: Vec<ColumnDto>,
+    score: ColumnDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ColumnDto {
+    name: String,
+    #[serde(deserialize_with = "exact::vec")]
+    cuts: Vec<f64>,
+    #[serde(deserialize_with = "exact::vec")]
+    shares: Vec<f64>,
+}
+
+impl ColumnDto {
+    fn of(c: &ColumnReference) -> Result<ColumnDto, Error> {
+        finite("drift cut", &c.cuts)?;
+        finite("drift share", &c.shares)?;
+        Ok(ColumnDto { name: c.name.clone(), cuts: c.cuts.clone(), shares: c.shares.clone() })
+    }
+
+    fn load(self) -> ColumnReference {
+        ColumnReference { name: self.name, cuts: self.cuts, shares: self.shares }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -306,6 +339,10 @@ impl FileDto {
             training: f.training.clone(),
             logistic,
             gbdt,
+            drift: match &f.drift {
+                None => None,
+                Some(d) => Some(DriftDto { features: d.features.iter().map(ColumnDto::of).collect::<Result<_, _>>()?, score: ColumnDto::of(&d.score)? }),
+            },
         })
     }
 
@@ -377,7 +414,11 @@ impl FileDto {
         if self.training.chosen >= self.training.trials.len().max(1) {
             return Err(format!("training.chosen {} is not a trial", self.training.chosen));
         }
-        Ok(ModelFile { model, schema_hash: self.schema.hash, stages, training: self.training })
+        let drift = self.drift.map(|d| DriftReference { features: d.features.into_iter().map(ColumnDto::load).collect(), score: d.score.load() });
+        if let Some(d) = &drift {
+            d.check(n)?;
+        }
+        Ok(ModelFile { model, schema_hash: self.schema.hash, stages, training: self.training, drift })
     }
 }
 

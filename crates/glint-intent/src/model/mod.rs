@@ -41,8 +41,14 @@
 //!                 "mean": [..], "scale": [..], "weights": [..] }           (logistic only)
 //!   "gbdt":     { "params", "base_score",
 //!                 "trees": [{ "split_feature", "threshold", "default_left", "left_child",
-//!                             "right_child", "leaf_value", "leaf_cover", "leaf_count" }] } }
+//!                             "right_child", "leaf_value", "leaf_cover", "leaf_count" }] },
+//!   "drift":    { "features": [{ "name", "cuts": [..], "shares": [..] }],
+//!                 "score": { "name": "score", "cuts", "shares" } } }      (optional)
 //! ```
+//!
+//! `drift` is the training distribution (deciles) of each feature and of the validation
+//! scores, for the population stability index ([`drift`]); files written before it existed
+//! load without it and simply report no drift.
 //!
 //! Tree layout is LightGBM's: a child `c ≥ 0` is internal node `c`, `c < 0` is leaf `!c` (i.e.
 //! `−c − 1`); a row goes left when `x ≤ threshold`, or when `x` is not finite and
@@ -81,6 +87,7 @@
 //! ```
 
 mod bins;
+pub mod drift;
 mod file;
 mod gbdt;
 mod logistic;
@@ -96,6 +103,7 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub use drift::{DriftMonitor, DriftReference, DriftReport, PSI_WARN};
 pub use file::{FORMAT_VERSION, ModelFile, TrainingInfo, TrialRecord};
 pub use gbdt::{Gbdt, GbdtParams, GbdtReport, Stop};
 pub use logistic::{Coefficient, Logistic, LogisticParams};
@@ -422,5 +430,6 @@ pub fn train(x: &Matrix, y: &[bool], options: &TrainOptions) -> Result<ModelFile
         valid_pr_auc: eval.pr_auc,
         glint_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    Ok(ModelFile { model, schema_hash: options.schema_hash.clone(), stages, training })
+    let drift = Some(DriftReference::fit(x, &probs));
+    Ok(ModelFile { model, schema_hash: options.schema_hash.clone(), stages, training, drift })
 }

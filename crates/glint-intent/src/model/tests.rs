@@ -98,6 +98,12 @@ fn model_file(model: Model) -> ModelFile {
             valid_pr_auc: Some(0.7),
             glint_version: "test".into(),
         },
+        // A drift reference over rows of the same columns: its cuts and shares round-trip too.
+        drift: Some({
+            let (x, _) = xor_data(200, 5);
+            let scores: Vec<f64> = (0..x.n_rows()).map(|i| i as f64 / 200.0).collect();
+            DriftReference::fit(&x, &scores)
+        }),
     }
 }
 
@@ -321,6 +327,11 @@ fn malformed_and_newer_files_are_refused() {
     assert!(matches!(check(&wrong_section), Error::Malformed { .. }));
     let string_number = good.replacen("\"base_score\": ", "\"base_score\": \"1\", \"x\": ", 1);
     assert!(matches!(check(&string_number), Error::Malformed { .. }));
+    // Drift shares that do not match their cuts.
+    let shares = good.find("\"shares\": [").expect("drift shares");
+    let bad_drift = format!("{}\"shares\": [0.5,{}", &good[..shares], &good[shares + "\"shares\": [".len()..]);
+    let err = check(&bad_drift);
+    assert!(matches!(&err, Error::Malformed { reason } if reason.contains("drift")), "{err}");
 }
 
 #[test]

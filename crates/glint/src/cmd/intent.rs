@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use glint_intent::model::{self, Algorithm, Matrix, ModelFile, TrainOptions, metrics};
-use glint_intent::{Example, FEATURE_NAMES, FEATURE_SCHEMA_HASH, FEATURE_SCHEMA_VERSION, Label, Split};
+use glint_intent::{Example, FEATURE_NAMES, Label, Split};
 use serde_json::{Value, json};
 
 use crate::ConfigArg;
@@ -18,7 +18,7 @@ const PREFIXES: [usize; 5] = [1, 2, 3, 5, 10];
 
 /// The feature-schema id models carry: the running feature code must compute the same.
 pub fn schema_id() -> String {
-    format!("v{FEATURE_SCHEMA_VERSION}-{FEATURE_SCHEMA_HASH:016x}")
+    glint_intent::FeatureSchema::CURRENT.id()
 }
 
 fn parse_algo(s: &str) -> Result<Algorithm, String> {
@@ -59,8 +59,16 @@ pub struct TrainArgs {
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Data directory.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "features_csv", conflicts_with = "features_csv")]
+    pub data: Option<PathBuf>,
+    /// Or judge on any table (as `glint train --features-csv`): a CSV with a `split` column;
+    /// the model is trained on the `train` rows (or read with --model) and judged on the
+    /// `test` rows. The label column is --label-column.
+    #[arg(long, value_name = "FILE")]
+    pub features_csv: Option<PathBuf>,
+    /// With --features-csv: the label column (0/1).
+    #[arg(long, value_name = "COLUMN", default_value = "label")]
+    pub label_column: String,
     /// Judge this model file on the test split. Without it, a model is trained on the train
     /// split (with --algo) and judged on the test split.
     #[arg(long, value_name = "MODEL")]
@@ -150,10 +158,10 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
         }
         (None, Some(csv)) => {
             let column = args.label.clone().unwrap_or_else(|| "label".into());
-            let (x, y) = read_table(csv, &column)?;
+            let (x, y) = read_table(csv, &column, Split::Train)?;
             // A table's own columns are its schema: such a model is for evaluation, not for
             // the engine (whose features have Glint's schema).
-            let schema = format!("table-{:016x}", xxhash_rust::xxh3::xxh3_64(x.names().join(",").as_bytes()));
+            let schema = table_schema(&x);
             let positives = y.iter().filter(|l| **l).count();
             (fit(&x, &y, args.algo, &column, schema)?, y.len(), positives)
         }
@@ -190,8 +198,8 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
 }
 
 /// A CSV table: every numeric column but the label and the meta columns becomes a feature;
-/// with a `split` column, only `train` rows.
-fn read_table(path: &Path, label: &str) -> Result<(Matrix, Vec<bool>)> {
+/// with a `split` column, only the rows of `split`.
+fn read_table(path: &Path, label: &str, split: Split) -> Result<(Matrix, Vec<bool>)> {
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
     let label_at = header.iter().position(|h| h == label).with_context(|| format!("{}: no column {label:?} (columns: {})", path.display(), header.join(", ")))?;
@@ -203,7 +211,7 @@ fn read_table(path: &Path, label: &str) -> Result<(Matrix, Vec<bool>)> {
     let mut row = vec![0.0; features.len()];
     for (n, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{}: row {}", path.display(), n + 2))?;
-        if split_at.is_some_and(|s| record.get(s) != Some("train")) {
+        if split_at.is_some_and(|s| record.get(s) != Some(split.as_str())) {
             continue;
         }
         let line = n + 2;
@@ -253,8 +261,85 @@ pub fn judge_model(data: &Path, config: &ConfigArg, model: &Path) -> Result<Judg
     Ok(predict(&test_rows, &file))
 }
 
+/// The schema id of a table's own columns (a model trained on it is for evaluation, not for
+/// the engine).
+fn table_schema(x: &Matrix) -> String {
+    format!("table-{:016x}", xxhash_rust::xxh3::xxh3_64(x.names().join(",").as_bytes()))
+}
+
+/// `glint eval --features-csv`: train on the table's `train` rows (or load --model), judge on
+/// its `test` rows.
+fn eval_table(args: &EvalArgs, csv: &Path) -> Result<ExitCode> {
+    let (tx, ty) = read_table(csv, &args.label_column, Split::Train)?;
+    let (vx, vy) = read_table(csv, &args.label_column, Split::Test)?;
+    if vy.is_empty() {
+        bail!("{}: no row has split = test", csv.display());
+    }
+    let started = std::time::Instant::now();
+    let file = match &args.model {
+        Some(path) => ModelFile::load(path, &table_schema(&vx)).with_context(|| format!("loading {}", path.display()))?,
+        None => fit(&tx, &ty, args.algo, &args.label_column, table_schema(&tx))?,
+    };
+    let train_seconds = started.elapsed().as_secs_f64();
+    let probs: Vec<f64> = (0..vx.n_rows()).map(|i| file.model.predict_proba(vx.row(i))).collect();
+    if let Some(path) = &args.predictions {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        writeln!(w, "row,label,p")?;
+        for (i, (l, p)) in vy.iter().zip(&probs).enumerate() {
+            writeln!(w, "{i},{},{p}", u8::from(*l))?;
+        }
+        w.flush()?;
+    }
+    let m = metrics::evaluate(&probs, &vy);
+    let drift = file.drift.as_ref().map(|d| {
+        let mut monitor = glint_intent::model::DriftMonitor::new(d);
+        for (i, p) in probs.iter().enumerate() {
+            monitor.observe(vx.row(i), *p);
+        }
+        monitor.report()
+    });
+    if args.json {
+        println!(
+            "{:#}",
+            json!({"auc": m.auc, "pr_auc": m.pr_auc, "log_loss": m.log_loss, "brier": m.brier, "ece": m.ece, "f1": m.f1, "f1_threshold": m.f1_threshold,
+                "base_rate": m.base_rate, "rows": m.rows, "positives": m.positives, "train_rows": ty.len(), "train_seconds": train_seconds,
+                "algo": file.model.algorithm().as_str(), "drift": drift.as_ref().map(drift_json)})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    if let Some(d) = &drift {
+        println!("{}", drift_line(d));
+    }
+    println!("eval: {} on {} test rows of {}: AUC {}, PR-AUC {}, log loss {:.4} (trained on {} rows in {train_seconds:.2}s)", file.model.algorithm().as_str(), thousands(m.rows as u64), csv.display(), f(m.auc), f(m.pr_auc), m.log_loss, thousands(ty.len() as u64));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A drift report as JSON: `sessions`, `score_psi`, `warn_at`, `features` (name → PSI) and
+/// `warnings` (the columns at or over the threshold, largest first).
+pub fn drift_json(d: &glint_intent::model::DriftReport) -> Value {
+    let features: serde_json::Map<String, Value> = d.features.iter().map(|(n, p)| (n.clone(), json!(p))).collect();
+    let warnings: Vec<Value> = d.warnings().into_iter().map(|(c, p)| json!({"column": c, "psi": p})).collect();
+    json!({"sessions": d.rows, "score_psi": d.score, "warn_at": d.warn_at, "features": features, "warnings": warnings})
+}
+
+/// A drift report in one line.
+pub fn drift_line(d: &glint_intent::model::DriftReport) -> String {
+    let w = d.warnings();
+    let score = d.score.map_or("-".into(), |p| format!("{p:.3}"));
+    if w.is_empty() {
+        return format!("drift: {} sessions against the training distribution; score PSI {score}; no column at or over PSI {}", thousands(d.rows), d.warn_at);
+    }
+    let listed: Vec<String> = w.iter().take(5).map(|(c, p)| format!("{c} {p:.2}")).collect();
+    format!("drift: {} sessions; score PSI {score}; WARNING {} column(s) at or over PSI {}: {}{}", thousands(d.rows), w.len(), d.warn_at, listed.join(", "), if w.len() > 5 { ", …" } else { "" })
+}
+
 pub fn eval(args: EvalArgs) -> Result<ExitCode> {
-    let (examples, summary) = examples(&args.data, &args.config, args.label, args.split_time_fraction, &PREFIXES)?;
+    if let Some(csv) = &args.features_csv {
+        return eval_table(&args, csv);
+    }
+    let Some(data) = &args.data else { bail!("pass --data DIR or --features-csv FILE") };
+    let (examples, summary) = examples(data, &args.config, args.label, args.split_time_fraction, &PREFIXES)?;
     let (train_rows, test_rows): (Vec<&Example>, Vec<&Example>) = examples.iter().partition(|e| e.split == Split::Train);
     if test_rows.is_empty() {
         bail!("the test split is empty: lower --split-time-fraction (now {})", args.split_time_fraction);
@@ -268,6 +353,14 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     };
     let (probs, labels, prefix_aucs) = predict(&test_rows, &file);
     let m = metrics::evaluate(&probs, &labels);
+    // Drift of the test sessions against the model's training distribution.
+    let drift = file.drift.as_ref().map(|d| {
+        let mut monitor = glint_intent::model::DriftMonitor::new(d);
+        for (e, p) in test_rows.iter().zip(&probs) {
+            monitor.observe(&e.features, *p);
+        }
+        monitor.report()
+    });
     let mut by_prefix = serde_json::Map::new();
     for (k, auc) in prefix_aucs {
         by_prefix.insert(k.to_string(), json!(auc));
@@ -285,6 +378,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         "base_rate": m.base_rate, "sessions": m.rows, "positives": m.positives, "auc_by_prefix": Value::Object(by_prefix.clone()),
         "train_sessions": train_rows.len(), "left_out": summary.no_prefix, "algo": file.model.algorithm().as_str(),
         "model": args.model.as_ref().map(|p| p.display().to_string()), "label": args.label.to_string(),
+        "drift": drift.as_ref().map(drift_json),
     });
     if args.json {
         println!("{out:#}");
@@ -300,6 +394,9 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     println!("  F1 (best)   {} at p ≥ {}", f(m.f1), f(m.f1_threshold));
     let prefix: Vec<String> = PREFIXES.iter().map(|k| format!("{k}: {}", by_prefix.get(&k.to_string()).and_then(Value::as_f64).map_or("-".into(), |a| format!("{a:.3}")))).collect();
     println!("  AUC by prefix length (events seen): {}", prefix.join(", "));
+    if let Some(d) = &drift {
+        println!("  {}", drift_line(d));
+    }
     println!("eval: {} on {} test sessions: AUC {}, PR-AUC {}, log loss {:.4}", file.model.algorithm().as_str(), thousands(m.rows as u64), f(m.auc), f(m.pr_auc), m.log_loss);
     Ok(ExitCode::SUCCESS)
 }

@@ -65,6 +65,7 @@ fn trigger_kind(t: &Trigger) -> &'static str {
         Trigger::Popular { .. } => "popular",
         Trigger::ProfileDate { .. } => "date",
         Trigger::Calendar { .. } => "calendar",
+        Trigger::Intent { .. } => "intent",
     }
 }
 

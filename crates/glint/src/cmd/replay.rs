@@ -31,6 +31,8 @@ pub struct Args {
     pub config: ConfigArg,
     #[command(flatten)]
     pub moments: crate::MomentsArg,
+    #[command(flatten)]
+    pub model: crate::ModelArg,
 }
 
 pub use glint_server::firing_json;
@@ -83,7 +85,13 @@ struct MomentTotals {
 pub fn run(args: Args) -> Result<ExitCode> {
     let cfg = Config::load(args.config.config.as_deref())?;
     let log = super::open_log_read(&args.data)?;
-    let mut engine = Engine::new(cfg.engine_config(args.moments.moments.as_deref())?, cfg.taxonomy()?);
+    let model_path = cfg.intent_model(args.model.model.as_deref());
+    let mut engine_cfg = cfg.engine_config(args.moments.moments.as_deref())?;
+    engine_cfg.intent_features = model_path.is_some();
+    let mut engine = Engine::new(engine_cfg, cfg.taxonomy()?);
+    if let Some(path) = &model_path {
+        engine.set_model(Some(std::sync::Arc::new(glint_server::load_intent_model(path).map_err(anyhow::Error::msg)?)));
+    }
     let tmp = args.out.with_extension("partial");
     let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
     let mut totals: BTreeMap<String, MomentTotals> = BTreeMap::new();
@@ -116,7 +124,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .iter()
             .map(|(m, t)| (m.clone(), json!({"firings_per_day": t.per_day, "outcomes": t.outcomes, "shoppers_reached": t.reached.len()})))
             .collect();
-        println!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers()}));
+        let drift = engine.drift().map(|d| super::intent::drift_json(&d));
+        let model = engine.model().map(|m| m.id().to_string());
+        println!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers(), "intent_model": model, "drift": drift}));
         return Ok(ExitCode::SUCCESS);
     }
     for (moment, t) in &totals {
@@ -134,5 +144,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         thousands(collisions as u64),
         thousands(engine.pending_timers() as u64)
     );
+    if let (Some(m), Some(d)) = (engine.model(), engine.drift()) {
+        println!("intent: scored with {}; {}", m.id(), super::intent::drift_line(&d));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,8 @@ pub struct Args {
     pub config: ConfigArg,
     #[command(flatten)]
     pub moments: crate::MomentsArg,
+    #[command(flatten)]
+    pub model: crate::ModelArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -52,7 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         queue_depth: cfg.ingest.queue_depth,
     };
     let max_age_ms = parse_duration_ms(&cfg.retention.max_age)?;
-    let live_cfg = cfg.live_config(args.moments.moments.as_deref())?;
+    let live_cfg = cfg.live_config(args.moments.moments.as_deref(), args.model.model.as_deref())?;
     // Say what the engine will do with webhooks, on stderr (stdout's first line is the URL).
     let configured: Vec<&str> = live_cfg.endpoints.iter().map(|e| e.name.as_str()).collect();
     let (mut hooked, mut onsite) = (0, 0);
@@ -68,6 +70,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         configured.join(", "),
         if configured.is_empty() { "; add a [webhooks.NAME] section to glint.toml to deliver nudges" } else { "" }
     );
+    match &live_cfg.intent_model {
+        Some(path) => eprintln!("intent: scoring with {} (checked for a new version every {:?})", path.display(), live_cfg.model_reload_interval),
+        None => eprintln!("intent: the taxonomy's weighted score (train a model with `glint train` and pass --model, or set [intent] model)"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         // The live engine replays the log first, then follows ingestion.
