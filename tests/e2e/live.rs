@@ -137,9 +137,10 @@ fn the_live_engine_scores_with_a_model_and_swaps_a_new_file_in_without_restart()
     let reasons = d["intent"]["reasons"].as_array().expect("reasons");
     assert!(!reasons.is_empty() && reasons.iter().all(|r| r["feature"].is_string()), "the model explains with features: {d:#}");
     assert_eq!(metric(&s, &format!("glint_intent_model{{model=\"{id}\"}}")), 1.0);
-    // Drift is published within a second: two finished sessions.
+    // Drift is published within a second: two finished sessions, of which the first is in
+    // the one-in-four sample.
     let started = Instant::now();
-    while metric(&s, "glint_intent_drift_sessions") < 2.0 {
+    while metric(&s, "glint_intent_drift_sessions") < 1.0 {
         assert!(started.elapsed() < Duration::from_secs(5), "drift never counted the finished sessions");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -111,18 +111,34 @@ pub struct IntentScore {
 pub(crate) struct IntentTrack {
     pub(crate) history: ShopperHistory,
     pub(crate) session: Option<SessionFeatures>,
+    /// Whether the current session was already counted for drift.
+    #[serde(default)]
+    pub(crate) counted: bool,
 }
 
 impl IntentTrack {
-    /// Feed one event; `new_session` as the profile decided it. Returns the session that
-    /// ended, if this event began a new one.
-    pub(crate) fn push(&mut self, taxonomy: &glint_event::Taxonomy, e: &glint_event::Event, new_session: bool) -> Option<SessionFeatures> {
-        let ended = if new_session || self.session.is_none() { self.session.replace(self.history.open_session(e.time_ms)) } else { None };
+    /// Feed one event; `new_session` as the profile decided it. Returns the feature vector to
+    /// count for drift, if this event completes one — a session as training sees it: its
+    /// prefix before the first `order_completed`, else the whole session once the next one
+    /// begins; a session that opens with its order has no prefix and is not counted.
+    pub(crate) fn push(&mut self, taxonomy: &glint_event::Taxonomy, e: &glint_event::Event, new_session: bool) -> Option<[f64; FEATURE_COUNT]> {
+        let order = e.signal == glint_event::Signal::Builtin(glint_event::Builtin::OrderCompleted);
+        let mut done = None;
+        if new_session || self.session.is_none() {
+            if !self.counted {
+                done = self.row();
+            }
+            self.session = Some(self.history.open_session(e.time_ms));
+            self.counted = order;
+        } else if order && !self.counted {
+            done = self.row();
+            self.counted = true;
+        }
         if let Some(s) = &mut self.session {
             s.push(taxonomy, e);
         }
         self.history.push(e);
-        ended
+        done
     }
 
     /// The current session's feature vector.
@@ -140,7 +156,9 @@ pub(crate) const TAXONOMY_STAGES: StageThresholds = StageThresholds { considerat
 /// Score a shopper: the model on their features when both exist, else the taxonomy's score.
 /// `explain` computes the reasons (contributions cost more than a prediction).
 pub(crate) fn score(model: Option<&Arc<IntentModel>>, track: Option<&IntentTrack>, profile: &Profile, taxonomy: &glint_event::Taxonomy, explain: bool) -> IntentScore {
-    if let (Some(m), Some(row)) = (model, track.and_then(IntentTrack::row)) {
+    if let Some(m) = model
+        && let Some(row) = track.and_then(IntentTrack::row)
+    {
         let (p, reasons) = if explain { m.explain(&row) } else { (m.score(&row), Vec::new()) };
         return IntentScore { p, stage: m.stages().stage(p), reasons, model: Some(Arc::from(m.id())) };
     }

@@ -104,9 +104,10 @@ fn conditions_receipts_and_intent_triggers_use_the_model() {
     // meets the condition.
     assert_eq!(names, [("ready", 2), ("viewed_while_ready", 4)]);
     let receipt = &firings[0].receipt;
-    assert_eq!(receipt.intent.model.as_deref(), Some("m1"));
-    assert_eq!(receipt.intent.stage, IntentStage::Readiness);
-    assert_eq!(receipt.intent.reasons[0].0, "cart_items");
+    let intent = receipt.intent.as_ref().expect("a sent firing is scored");
+    assert_eq!(intent.model.as_deref(), Some("m1"));
+    assert_eq!(intent.stage, IntentStage::Readiness);
+    assert_eq!(intent.reasons[0].0, "cart_items");
     assert!(receipt.values.iter().any(|(k, v)| k == "stage" && *v == Fact::Text("readiness".into())));
     // A new session (an hour later) starts from curiosity again, so readiness can fire again.
     firings.clear();
@@ -123,7 +124,7 @@ fn a_model_swaps_between_two_events_and_back_to_the_taxonomy() {
     engine.set_model(Some(cart_model("m2")));
     assert_eq!(engine.intent("u").and_then(|i| i.model).as_deref(), Some("m2"));
     let f = engine.apply(&ev(1, "u", Builtin::ProductAdded, "p2"));
-    assert_eq!(f[0].receipt.intent.model.as_deref(), Some("m2"), "the next decision sees the new model whole");
+    assert_eq!(f[0].receipt.intent.as_ref().and_then(|i| i.model.as_deref()), Some("m2"), "the next decision sees the new model whole");
     engine.set_model(None);
     let score = engine.intent("u").expect("known");
     assert_eq!(score.model, None);
@@ -168,16 +169,33 @@ fn a_checkpoint_keeps_the_features_so_a_restart_scores_as_one_run() {
 
 #[test]
 fn finished_sessions_are_counted_for_drift() {
+    // Every DRIFT_SAMPLE_EVERY-th finished session is observed, from the first.
+    let sampled = |finished: u64| finished.div_ceil(DRIFT_SAMPLE_EVERY);
     let mut engine = engine(READY);
     assert_eq!(engine.drift().map(|d| d.rows), Some(0));
-    for s in 0..5 {
+    for s in 0..9 {
         engine.apply(&ev(s * 60, "u", Builtin::ProductViewed, "p1"));
     }
-    // Four sessions ended (the fifth is open).
+    // Eight sessions ended (the ninth is open).
     let report = engine.drift().expect("the model keeps its training distribution");
-    assert_eq!(report.rows, 4);
+    assert_eq!(report.rows, sampled(8));
     assert_eq!(report.features.len(), FEATURE_NAMES.len());
     assert!(report.score.is_some());
+    // A purchase completes its session at once, as its prefix before the order (as training
+    // sees it), and only once; a session that opens with its order is not counted.
+    engine.apply(&ev(481, "u", Builtin::ProductAdded, "p1"));
+    engine.apply(&ev(482, "u", Builtin::OrderCompleted, "p1")); // the 9th finished
+    engine.apply(&ev(483, "u", Builtin::OrderCompleted, "p2"));
+    engine.apply(&ev(600, "u", Builtin::OrderCompleted, "p3"));
+    engine.apply(&ev(601, "u", Builtin::ProductViewed, "p3"));
+    assert_eq!(engine.drift().map(|d| d.rows), Some(sampled(9)));
+    for s in 0..4 {
+        engine.apply(&ev(700 + s * 60, "u", Builtin::ProductViewed, "p1"));
+    }
+    // The session that opened with an order ended uncounted: 9 + 3 finished.
+    assert_eq!(engine.drift().map(|d| d.rows), Some(sampled(12)));
+    engine.apply(&ev(1000, "u", Builtin::ProductViewed, "p1"));
+    assert_eq!(engine.drift().map(|d| d.rows), Some(sampled(13)), "the 13th is sampled");
 }
 
 #[test]

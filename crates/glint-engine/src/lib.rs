@@ -389,8 +389,10 @@ pub struct Receipt {
     pub trigger_event_ids: Vec<String>,
     /// What the trigger measured and the values the condition read, by name.
     pub values: Vec<(String, Fact)>,
-    /// Intent at the firing: score, stage, the top contributions and the model that scored.
-    pub intent: IntentScore,
+    /// Intent at the firing — score, stage, the top contributions and the model that scored —
+    /// for firings that reach a shopper or are held out (`sent`, `holdout`, `deferred`);
+    /// `None` for suppressed ones, where nothing was decided by it and scoring would cost.
+    pub intent: Option<IntentScore>,
     /// The consent purpose checked.
     pub consent_purpose: String,
     /// Whether consent was granted (stated or by default).
@@ -585,7 +587,13 @@ pub struct Engine {
     intent_triggers: bool,
     /// Finished sessions' features against the model's training distribution.
     drift: Option<glint_intent::model::DriftMonitor>,
+    /// Sessions finished since the model was set (every `DRIFT_SAMPLE_EVERY`th is observed).
+    drift_sessions: u64,
 }
+
+/// Drift observes one finished session in this many: a PSI needs a sample, not a census, and a
+/// score per session would cost replay several per cent.
+pub const DRIFT_SAMPLE_EVERY: u64 = 4;
 
 impl Engine {
     /// An engine with no shoppers yet.
@@ -617,6 +625,7 @@ impl Engine {
             model: None,
             intent_triggers,
             drift: None,
+            drift_sessions: 0,
         }
     }
 
@@ -628,6 +637,7 @@ impl Engine {
     /// ([`EngineConfig::intent_features`]); others get the taxonomy's score.
     pub fn set_model(&mut self, model: Option<std::sync::Arc<IntentModel>>) {
         self.drift = model.as_ref().and_then(|m| m.file().drift.as_ref()).map(glint_intent::model::DriftMonitor::new);
+        self.drift_sessions = 0;
         self.model = model;
     }
 
@@ -643,8 +653,9 @@ impl Engine {
         Some(intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true))
     }
 
-    /// Population stability of the sessions scored since the model was set, against its
-    /// training distribution (`None` without a model, or one trained before drift was kept).
+    /// Population stability of the sessions finished since the model was set (a sample of one
+    /// in [`DRIFT_SAMPLE_EVERY`]), against its training distribution (`None` without a model,
+    /// or one trained before drift was kept).
     pub fn drift(&self) -> Option<glint_intent::model::DriftReport> {
         self.drift.as_ref().map(|d| d.report())
     }
@@ -824,12 +835,13 @@ impl Engine {
         let new_session = state.profile.apply(e);
         if self.config.intent_features {
             let track = state.intent.get_or_insert_with(Box::default);
-            if let Some(ended) = track.push(&self.taxonomy, e, new_session)
+            if let Some(row) = track.push(&self.taxonomy, e, new_session)
                 && let (Some(drift), Some(model)) = (&mut self.drift, &self.model)
             {
-                let mut row = [0.0; glint_intent::FEATURE_COUNT];
-                ended.fill(&mut row);
-                drift.observe(&row, model.score(&row));
+                self.drift_sessions += 1;
+                if self.drift_sessions % DRIFT_SAMPLE_EVERY == 1 {
+                    drift.observe(&row, model.score(&row));
+                }
             }
         }
         if new_session {
@@ -1123,7 +1135,6 @@ impl Engine {
         let spec = self.config.moments.get(c.moment)?;
         let state = self.shoppers.get_mut(&c.shopper)?;
         let at = c.at;
-        let intent = intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true);
         let p = &state.profile;
         let consent_granted = p.consent_for(&spec.consent_purpose).unwrap_or(if p.imported {
             self.config.consent.import_granted
@@ -1161,6 +1172,9 @@ impl Engine {
         } else {
             Outcome::Sent
         };
+        // Scored (with reasons) for firings that reach a shopper or measure the holdout.
+        let intent = matches!(outcome, Outcome::Sent | Outcome::Holdout | Outcome::Deferred)
+            .then(|| intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true));
         if matches!(outcome, Outcome::Sent | Outcome::Holdout) {
             state.counted.push(Counted { moment: moment_id, key: corr_hash, at, sent: outcome == Outcome::Sent });
         }
@@ -1188,7 +1202,7 @@ impl Engine {
         if outcome == Outcome::Sent
             && let Action::Webhook { template: Some(template), .. } = &spec.action
         {
-            let intent = || firing.receipt.intent.clone();
+            let intent = || firing.receipt.intent.clone().unwrap_or_else(|| intent::score(self.model.as_ref(), state.intent.as_deref(), &state.profile, &self.taxonomy, true));
             let facts = condition::Facts { profile: &state.profile, event: None, intent: &intent, trigger: &c.values, nudges: state.profile.nudges };
             firing.payload = Some(condition::render(template, &firing, &facts));
         }

@@ -138,7 +138,7 @@ fn receipts_and_ids_say_why() {
     assert!(f.receipt.values.contains(&("cart.items".to_string(), Fact::Num(1.0))), "{:?}", f.receipt.values);
     assert!(f.receipt.values.contains(&("idle_minutes".to_string(), Fact::Num(30.0))), "{:?}", f.receipt.values);
     assert_eq!(f.receipt.rule_version.len(), 8);
-    assert_eq!(f.receipt.intent.reasons[0].0, "product_added");
+    assert_eq!(f.receipt.intent.as_ref().expect("scored").reasons[0].0, "product_added");
     assert_eq!(f.group == Group::Holdout, holdout::is_holdout(EngineConfig::default().seed, "u", "cart_wobble", 1000));
     assert_eq!(engine.pending_timers(), 1, "only the yearly holiday-cutoff calendar timer is left");
 }

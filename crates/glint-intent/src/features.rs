@@ -316,6 +316,70 @@ fn total(xs: impl Iterator<Item = f64>) -> f64 {
     xs.fold(0.0, |a, b| a + b)
 }
 
+/// A set of id hashes that keeps its first few inline, where the session's other fields are,
+/// and only a long session's in a sorted vector: a separate allocation per set cost the live
+/// engine a cache miss per event.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<u64>", into = "Vec<u64>")]
+struct SmallSet {
+    inline: [u64; SMALL_SET_INLINE],
+    len: u32,
+    /// Members past the inline ones, sorted.
+    spill: Vec<u64>,
+}
+
+/// Members a [`SmallSet`] holds inline.
+const SMALL_SET_INLINE: usize = 4;
+
+impl SmallSet {
+    fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn insert(&mut self, x: u64) {
+        let inline = (self.len as usize).min(SMALL_SET_INLINE);
+        if self.inline[..inline].contains(&x) {
+            return;
+        }
+        if inline < SMALL_SET_INLINE {
+            self.inline[inline] = x;
+        } else {
+            match self.spill.binary_search(&x) {
+                Ok(_) => return,
+                Err(at) => self.spill.insert(at, x),
+            }
+        }
+        self.len = self.len.saturating_add(1);
+    }
+}
+
+/// Equal as sets, whatever order the members came in.
+impl PartialEq for SmallSet {
+    fn eq(&self, other: &SmallSet) -> bool {
+        self.len == other.len && Vec::from(self.clone()) == Vec::from(other.clone())
+    }
+}
+
+/// Serialised as the sorted members, so equal sets give equal bytes.
+impl From<SmallSet> for Vec<u64> {
+    fn from(s: SmallSet) -> Vec<u64> {
+        let mut v: Vec<u64> = s.inline[..(s.len as usize).min(SMALL_SET_INLINE)].to_vec();
+        v.extend(s.spill);
+        v.sort_unstable();
+        v
+    }
+}
+
+impl From<Vec<u64>> for SmallSet {
+    fn from(v: Vec<u64>) -> SmallSet {
+        let mut s = SmallSet::default();
+        for x in v {
+            s.insert(x);
+        }
+        s
+    }
+}
+
 fn id_hash(s: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(s.as_bytes())
 }
@@ -323,14 +387,39 @@ fn id_hash(s: &str) -> u64 {
 /// The hour (0–23) and weekday (0 = Monday) of `ms` in the zone named `tz`, UTC when `None` or
 /// not a zone.
 fn local_hour_weekday(ms: i64, tz: Option<&str>) -> (u8, u8) {
-    if let Some(zone) = tz.and_then(|name| jiff::tz::TimeZone::get(name).ok())
+    if let Some(zone) = tz.and_then(zone)
         && let Ok(ts) = jiff::Timestamp::from_millisecond(ms)
     {
-        let local = ts.to_zoned(zone);
+        let local = zone.to_datetime(ts);
         return (local.hour() as u8, local.weekday().to_monday_zero_offset() as u8);
     }
     // 1970-01-01 was a Thursday: Monday-based weekday 3.
     (ms.div_euclid(HOUR_MS).rem_euclid(24) as u8, (ms.div_euclid(DAY_MS) + 3).rem_euclid(7) as u8)
+}
+
+/// The time zone named `name`, if it is one. Cached per thread: `TimeZone::get` searches the
+/// database (and builds an error for an unknown name) on every call, and the engine opens
+/// sessions by the hundred thousand. The cache changes no result.
+fn zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    /// Names kept at most (a bound against hostile input naming endless zones).
+    const ZONES_MAX: usize = 4096;
+    thread_local! {
+        static ZONES: RefCell<HashMap<Box<str>, Option<jiff::tz::TimeZone>>> = RefCell::new(HashMap::new());
+    }
+    ZONES.with(|zones| {
+        let mut zones = zones.borrow_mut();
+        if let Some(z) = zones.get(name) {
+            return z.clone();
+        }
+        if zones.len() >= ZONES_MAX {
+            zones.clear();
+        }
+        let z = jiff::tz::TimeZone::get(name).ok();
+        zones.insert(name.into(), z.clone());
+        z
+    })
 }
 
 /// One shopper across sessions: what the cross-session features need, and no more.
@@ -346,12 +435,19 @@ pub struct ShopperHistory {
     first_ms: Option<i64>,
     last_ms: Option<i64>,
     /// (UTC day number, events that day), oldest first, only days a later session's
-    /// `events_30d` window can still reach.
+    /// `events_30d` window can still reach — all before `today`.
     days: Vec<(i64, u32)>,
+    /// The newest day and its events (count 0: no event yet), kept inline: nearly every
+    /// event lands on it, and the live engine then touches no other memory for it.
+    #[serde(default)]
+    today: (i64, u32),
     orders: u32,
     #[serde(with = "bits")]
     revenue: f64,
     timezone: Option<Box<str>>,
+    /// Hash of `timezone` (0: none): a push compares it rather than reading the name.
+    #[serde(default)]
+    timezone_hash: u64,
 }
 
 impl ShopperHistory {
@@ -375,8 +471,8 @@ impl ShopperHistory {
             custom: 0,
             stages: [0; 3],
             score: 0.0,
-            products: foldhash::HashSet::default(),
-            categories: foldhash::HashSet::default(),
+            products: SmallSet::default(),
+            categories: SmallSet::default(),
             view_prices: Spread::default(),
             cart: Vec::new(),
             gaps: Spread::default(),
@@ -384,7 +480,7 @@ impl ShopperHistory {
             after_product_view: false,
             device: DeviceType::Unknown,
             referrer: ReferrerClass::Unknown,
-            timezone: self.timezone.clone(),
+            timezone: self.timezone.as_deref().map_or(0, id_hash),
             hour,
             weekday,
         }
@@ -396,30 +492,49 @@ impl ShopperHistory {
         self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
         self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
         let day = t.div_euclid(DAY_MS);
-        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
-            Ok(i) => self.days[i].1 = self.days[i].1.saturating_add(1),
-            // Events come in time order, so this is nearly always the end.
-            Err(i) => self.days.insert(i, (day, 1)),
+        if self.today.1 > 0 && day == self.today.0 {
+            self.today.1 = self.today.1.saturating_add(1);
+            return self.push_rest(e);
         }
-        if let Some(&(newest, _)) = self.days.last() {
-            // Sessions open after the newest event, so older days fall outside every window.
-            let keep_from = self.days.partition_point(|(d, _)| *d <= newest - MONTH_DAYS);
-            self.days.drain(..keep_from);
+        if self.today.1 == 0 || day > self.today.0 {
+            // Events come in time order, so this is nearly always how a day ends.
+            if self.today.1 > 0 {
+                self.days.push(self.today);
+            }
+            self.today = (day, 1);
+        } else {
+            // A late event, on an earlier day.
+            match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+                Ok(i) => self.days[i].1 = self.days[i].1.saturating_add(1),
+                Err(i) => self.days.insert(i, (day, 1)),
+            }
         }
+        // Sessions open after the newest event, so older days fall outside every window.
+        let newest = self.today.0;
+        let keep_from = self.days.partition_point(|(d, _)| *d <= newest - MONTH_DAYS);
+        self.days.drain(..keep_from);
+        self.push_rest(e);
+    }
+
+    /// What an event tells besides its day.
+    fn push_rest(&mut self, e: &Event) {
         if e.signal == Signal::Builtin(Builtin::OrderCompleted) {
             self.orders = self.orders.saturating_add(1);
             self.revenue += order_value(&e.properties);
         }
-        if let Some(tz) = &e.context.timezone
-            && self.timezone.as_deref() != Some(tz.as_str())
-        {
-            self.timezone = Some(tz.as_str().into());
+        if let Some(tz) = &e.context.timezone {
+            let h = id_hash(tz);
+            if self.timezone_hash != h || self.timezone.is_none() {
+                self.timezone = Some(tz.as_str().into());
+                self.timezone_hash = h;
+            }
         }
     }
 
     fn snapshot(&self, start_ms: i64) -> HistorySnapshot {
         let day = start_ms.div_euclid(DAY_MS);
-        let in_window = |days: i64| total(self.days.iter().filter(|(d, _)| *d > day - days && *d <= day).map(|(_, n)| f64::from(*n)));
+        let today = (self.today.1 > 0).then_some(self.today);
+        let in_window = |days: i64| total(self.days.iter().chain(today.iter()).filter(|(d, _)| *d > day - days && *d <= day).map(|(_, n)| f64::from(*n)));
         let since = |t: Option<i64>| t.map_or(0.0, |t| start_ms.saturating_sub(t).max(0) as f64 / DAY_MS as f64);
         HistorySnapshot {
             earlier_sessions: f64::from(self.sessions),
@@ -497,41 +612,44 @@ struct CartLine {
 ///
 /// Opened by [`ShopperHistory::open_session`]; fed by [`push`](Self::push); read by
 /// [`values`](Self::values) or [`fill`](Self::fill) at any point, as often as needed (reading
-/// costs O([`FEATURE_COUNT`])). Serialises like [`ShopperHistory`]; sets as sorted lists, so
-/// the same state gives the same bytes.
+/// costs O([`FEATURE_COUNT`])). Serialises like [`ShopperHistory`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Fields in the order of use, hottest first (`repr(C)` keeps it): the live engine pushes events
+// for a hundred thousand shoppers, so each push is a few cache misses, and what every push
+// touches fits in the first three lines.
+#[repr(C)]
 pub struct SessionFeatures {
-    start_ms: i64,
     last_ms: Option<i64>,
     events: u32,
-    history: HistorySnapshot,
-    /// Per builtin signal, in `Builtin::ALL` order.
-    #[serde(with = "counts")]
-    counts: [u32; SIGNAL_COUNT],
     custom: u32,
+    /// Per builtin signal, in `Builtin::ALL` order (saturating).
+    #[serde(with = "counts")]
+    counts: [u16; SIGNAL_COUNT],
     /// Per stage: top, middle, bottom.
     stages: [u32; 3],
     #[serde(with = "bits")]
     score: f64,
-    /// Hashes of ids, not the ids: only their number is a feature.
-    #[serde(with = "sorted")]
-    products: foldhash::HashSet<u64>,
-    #[serde(with = "sorted")]
-    categories: foldhash::HashSet<u64>,
-    view_prices: Spread,
-    cart: Vec<CartLine>,
     /// Gaps between consecutive events, ms.
     gaps: Spread,
     /// Gaps after product views, ms.
     dwell: Spread,
+    /// Hash of the last time zone name the shopper sent (0: none), to notice a change
+    /// without reading the name.
+    timezone: u64,
     after_product_view: bool,
     #[serde(with = "device_code")]
     device: DeviceType,
     #[serde(with = "referrer_code")]
     referrer: ReferrerClass,
-    timezone: Option<Box<str>>,
     hour: u8,
     weekday: u8,
+    /// Hashes of ids, not the ids: only their number is a feature.
+    products: SmallSet,
+    categories: SmallSet,
+    view_prices: Spread,
+    cart: Vec<CartLine>,
+    start_ms: i64,
+    history: HistorySnapshot,
 }
 
 impl SessionFeatures {
@@ -618,11 +736,12 @@ impl SessionFeatures {
         if self.referrer == ReferrerClass::Unknown {
             self.referrer = e.context.referrer_class;
         }
-        if let Some(tz) = &e.context.timezone
-            && self.timezone.as_deref() != Some(tz.as_str())
-        {
-            self.timezone = Some(tz.as_str().into());
-            (self.hour, self.weekday) = local_hour_weekday(self.start_ms, Some(tz));
+        if let Some(tz) = &e.context.timezone {
+            let h = id_hash(tz);
+            if self.timezone != h {
+                self.timezone = h;
+                (self.hour, self.weekday) = local_hour_weekday(self.start_ms, Some(tz));
+            }
         }
     }
 
@@ -656,8 +775,8 @@ impl SessionFeatures {
         w.put("n_stage_middle", f64::from(self.stages[1]));
         w.put("n_stage_bottom", f64::from(self.stages[2]));
         w.put("taxonomy_score", self.score);
-        w.put("distinct_products", self.products.len() as f64);
-        w.put("distinct_categories", self.categories.len() as f64);
+        w.put("distinct_products", f64::from(self.products.len()));
+        w.put("distinct_categories", f64::from(self.categories.len()));
         w.put("view_price_min", self.view_prices.min);
         w.put("view_price_mean", self.view_prices.mean());
         w.put("view_price_max", self.view_prices.max);
@@ -728,31 +847,17 @@ mod counts {
 
     use super::SIGNAL_COUNT;
 
-    pub(super) fn serialize<S: Serializer>(x: &[u32; SIGNAL_COUNT], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(x: &[u16; SIGNAL_COUNT], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(x.iter())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; SIGNAL_COUNT], D::Error> {
-        let v = Vec::<u32>::deserialize(d)?;
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u16; SIGNAL_COUNT], D::Error> {
+        let v = Vec::<u16>::deserialize(d)?;
         let n = v.len();
         v.try_into().map_err(|_| D::Error::custom(format!("{n} signal counts, this build has {SIGNAL_COUNT} signals")))
     }
 }
 
-/// A set of hashes as a sorted list.
-mod sorted {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(x: &foldhash::HashSet<u64>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<u64> = x.iter().copied().collect();
-        v.sort_unstable();
-        s.collect_seq(v)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<foldhash::HashSet<u64>, D::Error> {
-        Ok(Vec::<u64>::deserialize(d)?.into_iter().collect())
-    }
-}
 
 /// Device class by its log code.
 mod device_code {

@@ -64,7 +64,7 @@ pub fn firing_json(f: &Firing) -> Value {
         "receipt": {
             "trigger_event_ids": f.receipt.trigger_event_ids,
             "values": values,
-            "intent": intent_json(&f.receipt.intent),
+            "intent": f.receipt.intent.as_ref().map(intent_json),
             "consent": {"purpose": f.receipt.consent_purpose, "granted": f.receipt.consent_granted},
             "correlation": f.receipt.correlation,
             "rule_version": f.receipt.rule_version,

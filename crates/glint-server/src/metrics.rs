@@ -132,7 +132,7 @@ impl Metrics {
         registry.register("intent_model_load_errors", "Intent model files refused (the model in use stays)", intent_model_errors.clone());
         registry.register("intent_psi", "Population stability index of each feature over sessions finished since the model was loaded, against its training distribution", intent_psi.clone());
         registry.register("intent_score_psi", "Population stability index of the intent score against the model's validation scores", intent_score_psi.clone());
-        registry.register("intent_drift_sessions", "Sessions finished since the model was loaded (the PSI's sample)", intent_drift_sessions.clone());
+        registry.register("intent_drift_sessions", "Finished sessions observed for drift since the model was loaded (one in four: the PSI's sample)", intent_drift_sessions.clone());
         registry.register("intent_psi_warn_threshold", "PSI at or above which a feature has drifted (0.2)", intent_psi_warn.clone());
         Metrics {
             registry,

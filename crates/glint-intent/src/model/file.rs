@@ -401,7 +401,7 @@ impl FileDto {
                     tree.derive_node_values();
                     trees.push(tree);
                 }
-                Model::Gbdt(Gbdt { names, params: d.params, base_score: d.base_score, trees })
+                Model::Gbdt(Gbdt { names, params: d.params, base_score: d.base_score, forest: super::gbdt::Forest::of(&trees), trees })
             }
             (algorithm, _, _) => {
                 return Err(format!(

@@ -456,3 +456,35 @@ proptest! {
         prop_assert!(top.windows(2).all(|w| w[0].1.abs() >= w[1].1.abs()));
     }
 }
+
+#[test]
+fn the_scoring_layouts_give_each_trees_own_answer() {
+    let (x, y) = xor_data(2000, 13);
+    let (tx, _) = xor_data(500, 11);
+    // Shallow and deep trees, 21 of them (the last group of eight is partly padding).
+    for max_depth in [Some(1), Some(3), Some(6), None] {
+        let params = GbdtParams { num_rounds: 21, num_leaves: 63, max_depth, min_data_in_leaf: 2, ..GbdtParams::default() };
+        let (gbdt, _) = Gbdt::fit(&params, &x, &y, None).expect("fits");
+        assert_eq!(gbdt.trees.len(), 21);
+        let mut rows: Vec<Vec<f64>> = (0..tx.n_rows()).map(|i| tx.row(i).to_vec()).collect();
+        for (j, v) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e300].into_iter().enumerate() {
+            let mut r = tx.row(j).to_vec();
+            let at = j % r.len();
+            r[at] = v;
+            rows.push(r);
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let per_tree = gbdt.base_score + gbdt.trees.iter().map(|t| t.predict(row)).sum::<f64>();
+            let score = gbdt.raw_score(row);
+            assert!((score - per_tree).abs() <= 1e-12 * (1.0 + per_tree.abs()), "{max_depth:?}, row {i}: {score} vs {per_tree}");
+            let mut expected = vec![0.0; row.len()];
+            for t in &gbdt.trees {
+                t.add_contributions(row, &mut expected);
+            }
+            let got = gbdt.contributions(row).per_feature;
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{max_depth:?}, row {i}: {got:?} vs {expected:?}");
+            }
+        }
+    }
+}

@@ -92,6 +92,22 @@ impl Tree {
         if go_left { self.left[k] } else { self.right[k] }
     }
 
+    /// Splits on the longest path from the root (0 for a single leaf).
+    pub(crate) fn depth(&self) -> u32 {
+        // Children come after parents: one forward sweep gives every node's level.
+        let mut level = vec![0u32; self.feature.len()];
+        let mut deepest = if self.feature.is_empty() { 0 } else { 1 };
+        for k in 0..self.feature.len() {
+            for c in [self.left[k], self.right[k]] {
+                if c >= 0 {
+                    level[c as usize] = level[k] + 1;
+                }
+                deepest = deepest.max(level[k] + 1);
+            }
+        }
+        deepest
+    }
+
     pub(crate) fn predict(&self, row: &[f64]) -> f64 {
         self.leaf_value[self.leaf(row)]
     }
@@ -102,7 +118,9 @@ impl Tree {
     }
 
     /// Adds each split's change in expected value to its feature (Saabas). The sum of what is
-    /// added is `predict(row) − root_value()`.
+    /// added is `predict(row) − root_value()`. The reference for the scoring layout's
+    /// (`gbdt::Forest`), which is what models use.
+    #[cfg(test)]
     pub(crate) fn add_contributions(&self, row: &[f64], out: &mut [f64]) {
         if self.feature.is_empty() {
             return;

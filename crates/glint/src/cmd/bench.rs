@@ -8,6 +8,7 @@
 //!   of the same bodies (no HTTP, no disk).
 //! - `storage`: bytes per event in sealed segments of simulated traffic.
 //! - `replay`: the engine with all twelve moments on one thread.
+//! - `intent`: the intent model's training, scoring and live-scoring costs (`bench_intent`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,9 @@ pub enum What {
     },
     /// Live latency under load: event → webhook in the outbox, fsync, delivery, /v1/decide.
     Live(super::bench_live::Args),
+    /// The intent model: training on ~1M simulated sessions, one score of 200 trees of depth
+    /// 6, and the cost of live scoring on the engine's replay.
+    Intent(super::bench_intent::Args),
     /// Bytes per event in sealed segments of simulated traffic.
     Storage {
         /// Shoppers to simulate (7 days).
@@ -96,6 +100,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         What::Storage { users } => bench_storage(&work, users)?,
         What::Replay { users } => bench_replay(&work, users, runs)?,
         What::Live(live) => super::bench_live::run(&work, live, runs)?,
+        What::Intent(intent) => super::bench_intent::run(&work, &intent, runs)?,
     }
     if args.work.is_none() {
         let _ = std::fs::remove_dir_all(&work);
