@@ -116,17 +116,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .iter()
             .map(|(m, t)| (m.clone(), json!({"firings_per_day": t.per_day, "outcomes": t.outcomes, "shoppers_reached": t.reached.len()})))
             .collect();
-        println!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers()}));
+        outln!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers()}));
         return Ok(ExitCode::SUCCESS);
     }
     for (moment, t) in &totals {
         let outcomes: Vec<String> = t.outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
-        println!("{moment}: {} ; {} shoppers reached", outcomes.join(", "), thousands(t.reached.len() as u64));
+        outln!("{moment}: {} ; {} shoppers reached", outcomes.join(", "), thousands(t.reached.len() as u64));
         for (day, n) in &t.per_day {
-            println!("  {day} {:>8}  {}", thousands(*n), "█".repeat((*n as f64).log2().max(0.0).ceil() as usize));
+            outln!("  {day} {:>8}  {}", thousands(*n), "█".repeat((*n as f64).log2().max(0.0).ceil() as usize));
         }
     }
-    println!(
+    outln!(
         "replayed {} events: {} firings to {} ({} shopper-hours with more than one moment; {} timers still pending at the end of the data)",
         thousands(n_events),
         thousands(n_firings),
