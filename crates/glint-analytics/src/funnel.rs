@@ -109,13 +109,23 @@
 //!
 //! `--by` splits the report by a property of the event that starts each shopper's earliest
 //! deepest chain ([`Breakdown`]): device, country (the region of the locale, `en-GB` → `GB`;
-//! Glint keeps no geo-IP), referrer class, OS, browser, source, UTM source/medium/campaign.
+//! Glint keeps no geo-IP), referrer class, the funnel stage of its signal in the taxonomy
+//! (`top`/`middle`/`bottom`; in `ordered` and `strict` the chain always starts with step 1, so
+//! this is one group there — it splits `any` funnels, whose chains may start at any step), OS,
+//! browser, source, UTM source/medium/campaign. A breakdown value is a property of one event;
+//! one of the shopper at the chain's start (such as the intent stage) fits the same
+//! [`Breakdown`] slot, computed where the hit is gathered.
 //!
-//! TODO (issue 5): breakdowns by funnel stage (top/middle/bottom of the taxonomy) and by intent
-//! stage need the taxonomy and the intent score at the chain's start; and the hot path should
-//! scan the log's columns (shopper, time, signal, the asked-for property) in parallel rather
-//! than decode row records. Both are later steps; this module's per-shopper evaluation
-//! (`funnel/eval.rs`) takes plain matches, so either can feed it unchanged.
+//! # Two scans, one answer
+//!
+//! [`FunnelBuilder`] reads decoded row records (`Log::scan`) one at a time; [`scan_columns`]
+//! (`columnar.rs`) reads the log's column files in parallel and is what `glint funnel` uses
+//! unless the breakdown is a property the columns do not hold ([`Breakdown::in_columns`]).
+//! Both reduce a shopper to [`Hit`](eval::Hit)s and evaluate them with the same code
+//! (`eval.rs`), in the same order: hits sort by (second, step, millisecond), stable over the
+//! log's order (time, ingest sequence), which the columnar scan keeps by visiting segments in
+//! id order. A proptest runs both on random logs (sealed and active segments, erasure,
+//! retention, damaged column files) and requires equal reports.
 
 mod clickhouse;
 mod columnar;

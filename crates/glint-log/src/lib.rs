@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use glint_event::Event;
 use glint_event::limits::SEGMENT_BYTES_MAX;
 
-pub use columns::{ColumnOrigin, ColumnSet, Dictionary, NO_ID, RowsBecause, SegmentColumns};
+pub use columns::{ColumnOrigin, ColumnReader, ColumnSet, Dictionary, NO_ID, RowsBecause, SegmentColumns};
 pub use scan::Scan;
 use segment::{ActiveSegment, SealedSegment, SegmentMeta, Tail, id_hash, sync_dir};
 
@@ -918,21 +918,34 @@ impl ColumnSource {
     /// Only when the rows themselves cannot be read (I/O errors, corruption): a bad column
     /// file is never an error, since the rows can stand in for it.
     pub fn read(&self, want: ColumnSet) -> Result<SegmentColumns, Error> {
+        let mut out = SegmentColumns::default();
+        self.read_into(want, &mut ColumnReader::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`ColumnSource::read`] into `out`, reusing its memory and `reader`'s: a scan over many
+    /// segments keeps one of each per thread.
+    ///
+    /// # Errors
+    /// As [`ColumnSource::read`].
+    pub fn read_into(&self, want: ColumnSet, reader: &mut ColumnReader, out: &mut SegmentColumns) -> Result<(), Error> {
         match &self.kind {
             SourceKind::Sealed(seg) => {
                 let dir = seg.path.parent().unwrap_or(Path::new("."));
-                let because = match columns::read(dir, self.id, seg.fingerprint(), want) {
-                    Ok(cols) => return Ok(cols),
+                let because = match columns::read(dir, self.id, seg.fingerprint(), want, reader, out) {
+                    Ok(()) => return Ok(()),
                     Err(columns::Unusable::Missing) => RowsBecause::Missing,
                     Err(columns::Unusable::Bad(why)) => RowsBecause::Unusable(why),
                 };
                 let events = seg.read_all()?;
-                Ok(columns::from_rows(self.id, ColumnOrigin::Rows(because), events.iter().map(|(_, e)| e), want))
+                *out = columns::from_rows(self.id, ColumnOrigin::Rows(because), events.iter().map(|(_, e)| e), want);
+                Ok(())
             }
             SourceKind::Pending(path) => {
                 let mut events = read_pending_events(path, self.id)?;
                 events.sort_by_key(|(seq, e)| (e.time_ms, *seq));
-                Ok(columns::from_rows(self.id, ColumnOrigin::Rows(RowsBecause::Active), events.iter().map(|(_, e)| e), want))
+                *out = columns::from_rows(self.id, ColumnOrigin::Rows(RowsBecause::Active), events.iter().map(|(_, e)| e), want);
+                Ok(())
             }
         }
     }

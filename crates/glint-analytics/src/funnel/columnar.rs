@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use glint_event::{DeviceType, ReferrerClass, Signal};
-use glint_log::{ColumnOrigin, ColumnSet, ColumnSource, Log, NO_ID, RowsBecause, SegmentColumns};
+use glint_log::{ColumnOrigin, ColumnReader, ColumnSet, ColumnSource, Log, NO_ID, RowsBecause, SegmentColumns};
 
 use super::eval::{self, Hit, Plan};
 use super::{Breakdown, FunnelError, FunnelReport, FunnelSpec, Mode, RoleTable, Tallies, locale_region};
@@ -37,7 +37,10 @@ use super::{Breakdown, FunnelError, FunnelReport, FunnelSpec, Mode, RoleTable, T
 /// The step of a hit that is an excluded event (steps are 1 to 64; 0 is an unrelated event).
 const EXCLUDED: u8 = u8::MAX;
 /// A shopper not yet given a slot in this segment.
-const UNSEEN: u8 = u8::MAX;
+const UNSEEN: u32 = u32::MAX;
+/// A shopper's slot word: partition in the top byte, slot in the low 24 bits (a segment holds
+/// far fewer than 2^24 shoppers: `SEGMENT_BYTES_MAX` / the smallest record).
+const SLOT_BITS: u32 = 24;
 /// Partitions per thread: enough that a thread finishing early finds more work.
 const PARTITIONS_PER_THREAD: usize = 4;
 
@@ -151,7 +154,7 @@ impl<'a> Ctx<'a> {
             referrer_class: spec.by == Some(Breakdown::ReferrerClass),
             locale: spec.by == Some(Breakdown::Country),
         };
-        assert!(partitions < usize::from(UNSEEN), "a partition number fits a byte beside UNSEEN");
+        assert!(partitions < 255, "a partition number fits the slot word's top byte beside UNSEEN");
         Ctx { table: RoleTable::new(spec), plan: Plan::new(&spec.steps, spec.window_s, spec.mode), partitions, want, groups: Mutex::default(), spec }
     }
 
@@ -201,10 +204,11 @@ fn gather_all(ctx: &Ctx<'_>, sources: &[ColumnSource], threads: usize) -> Result
             .map(|_| {
                 scope.spawn(|| {
                     let mut out = Vec::new();
+                    let mut w = Worker::default();
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { return out };
-                        out.push((i, gather(ctx, &sources[i])));
+                        out.push((i, gather(ctx, &sources[i], &mut w)));
                     }
                 })
             })
@@ -230,9 +234,25 @@ fn group_table(ctx: &Ctx<'_>, c: &SegmentColumns) -> Vec<u32> {
     }
 }
 
-fn gather(ctx: &Ctx<'_>, src: &ColumnSource) -> Result<Gathered, FunnelError> {
-    let c = src.read(ctx.want)?;
+/// What one gathering thread reuses from segment to segment.
+#[derive(Default)]
+struct Worker {
+    reader: ColumnReader,
+    cols: SegmentColumns,
+    /// Per shopper id of the segment: its slot word, or `UNSEEN`.
+    slot_of: Vec<u32>,
+    hashes: Vec<u128>,
+    /// Hits per event in the thread's last segment, to size the next one's vectors.
+    hits_per_event: f64,
+}
+
+fn gather(ctx: &Ctx<'_>, src: &ColumnSource, w: &mut Worker) -> Result<Gathered, FunnelError> {
+    src.read_into(ctx.want, &mut w.reader, &mut w.cols)?;
+    let c = &w.cols;
+    // Per signal id: its hits' steps, flat (first, count), so the loop below reads two bytes.
     let acts: Vec<Vec<u8>> = c.signals.iter().map(|s| ctx.steps_of(s)).collect();
+    let act_count: Vec<u8> = acts.iter().map(|a| a.len() as u8).collect();
+    let act_first: Vec<u8> = acts.iter().map(|a| a.first().copied().unwrap_or(0)).collect();
     let mut custom_seen = vec![false; ctx.table.n_custom];
     let mut custom_names = Vec::new();
     for s in &c.signals {
@@ -243,7 +263,7 @@ fn gather(ctx: &Ctx<'_>, src: &ColumnSource) -> Result<Gathered, FunnelError> {
             }
         }
     }
-    let table = group_table(ctx, &c);
+    let table = group_table(ctx, c);
     let no_locale = c.locales.len();
     let group_of = |i: usize| -> u32 {
         match ctx.spec.by {
@@ -256,42 +276,50 @@ fn gather(ctx: &Ctx<'_>, src: &ColumnSource) -> Result<Gathered, FunnelError> {
         }
     };
     let p_count = ctx.partitions;
-    let mut hits: Vec<Vec<Hit>> = (0..p_count).map(|_| Vec::new()).collect();
-    let mut slots: Vec<Vec<u32>> = (0..p_count).map(|_| Vec::new()).collect();
+    // Sized from the last segment, so the vectors seldom grow (a grown vector is a copy and
+    // fresh pages).
+    let expect = (c.len() as f64 * w.hits_per_event * 1.1 / p_count as f64) as usize;
+    let mut hits: Vec<Vec<Hit>> = (0..p_count).map(|_| Vec::with_capacity(expect)).collect();
+    let mut slots: Vec<Vec<u32>> = (0..p_count).map(|_| Vec::with_capacity(expect)).collect();
     let mut keys: Vec<Vec<u128>> = (0..p_count).map(|_| Vec::new()).collect();
-    let mut part_of = vec![UNSEEN; c.shoppers.len()];
-    let mut slot_of = vec![0u32; c.shoppers.len()];
-    for i in 0..c.len() {
-        let steps = &acts[c.signal[i] as usize];
-        if steps.is_empty() {
-            continue;
-        }
-        let s = c.shopper[i];
-        if s == NO_ID {
+    w.slot_of.clear();
+    w.slot_of.resize(c.shoppers.len(), UNSEEN);
+    // One pass over the dictionary, in order: cheaper than hashing names as shoppers appear.
+    w.hashes.clear();
+    w.hashes.extend(c.shoppers.iter().map(|name| xxhash_rust::xxh3::xxh3_128(name.as_bytes())));
+    let mut n_hits = 0usize;
+    for (i, (&sid, &s)) in c.signal.iter().zip(&c.shopper).enumerate() {
+        let count = act_count[sid as usize];
+        if count == 0 || s == NO_ID {
             continue;
         }
         let si = s as usize;
-        let (p, slot) = if part_of[si] == UNSEEN {
-            let name = c.shoppers.get(s).unwrap_or_default();
-            let h = xxhash_rust::xxh3::xxh3_128(name.as_bytes());
+        let mut word = w.slot_of[si];
+        if word == UNSEEN {
+            let h = w.hashes[si];
             // The high half picks the partition, the low half feeds the shopper map.
             let p = ((h >> 64) as u64 % p_count as u64) as usize;
-            let slot = keys[p].len() as u32;
+            word = ((p as u32) << SLOT_BITS) | keys[p].len() as u32;
             keys[p].push(h);
-            part_of[si] = p as u8;
-            slot_of[si] = slot;
-            (p, slot)
-        } else {
-            (usize::from(part_of[si]), slot_of[si])
-        };
-        let group = group_of(i);
-        for &k in steps {
-            hits[p].push(Hit::at(c.time_ms[i], k, group));
-            slots[p].push(slot);
+            w.slot_of[si] = word;
         }
+        let (p, slot) = ((word >> SLOT_BITS) as usize, word & ((1 << SLOT_BITS) - 1));
+        let group = group_of(i);
+        let time_ms = c.time_ms[i];
+        if count == 1 {
+            hits[p].push(Hit::at(time_ms, act_first[sid as usize], group));
+            slots[p].push(slot);
+        } else {
+            for &k in &acts[sid as usize] {
+                hits[p].push(Hit::at(time_ms, k, group));
+                slots[p].push(slot);
+            }
+        }
+        n_hits += usize::from(count);
     }
     let events = c.len() as u64;
-    Ok(Gathered { segment: c.segment, origin: c.origin, events, hits, slots, keys, custom_seen, custom_names })
+    w.hits_per_event = n_hits as f64 / (events.max(1) as f64);
+    Ok(Gathered { segment: c.segment, origin: c.origin.clone(), events, hits, slots, keys, custom_seen, custom_names })
 }
 
 /// Buffers one thread reuses across partitions.
