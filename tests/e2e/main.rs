@@ -15,7 +15,9 @@
 //! - `intent`: `glint features` on the real REES46 sample.
 //! - `webhooks`: signed webhooks to a real receiver across a `kill -9` of the server.
 //! - `clients`: the official Segment and PostHog client libraries against `glint serve`.
-//! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary).
+//! - `pipe`: every command's output into a pipe that closes early: no panic, success.
+//! - `tidy`: rules the compiler does not check (module docs, anyhow only in the binary,
+//!   printing only through the pipe-safe macros).
 
 // A test binary has no public API: `pub` means "shared between modules".
 #![allow(unreachable_pub, missing_docs)]
@@ -31,6 +33,7 @@ mod report;
 mod tidy;
 mod ingest;
 mod lift;
+mod pipe;
 mod intent;
 mod live;
 mod util;

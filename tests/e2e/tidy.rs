@@ -52,3 +52,26 @@ fn only_the_binary_uses_anyhow() {
         assert!(!manifest.contains("anyhow"), "{} depends on anyhow", dir.display());
     }
 }
+
+/// `println!` panics when stdout is a closed pipe (`glint funnel ... | head -1`); commands
+/// print through `outln!`/`out!` (crates/glint/src/output.rs), which end quietly instead.
+#[test]
+fn the_binary_prints_only_through_the_pipe_safe_macros() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/glint/src"), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("source");
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let code = l.split("//").next().unwrap_or("");
+                    ["println!(", "print!("].iter().any(|m| code.match_indices(m).any(|(i, _)| i == 0 || !code.as_bytes()[i - 1].is_ascii_alphanumeric()))
+                })
+                .map(|(n, l)| format!("{}:{}: {}", f.display(), n + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(offenders.is_empty(), "use outln!/out! instead: {offenders:#?}");
+}

@@ -109,15 +109,26 @@
 //!
 //! `--by` splits the report by a property of the event that starts each shopper's earliest
 //! deepest chain ([`Breakdown`]): device, country (the region of the locale, `en-GB` → `GB`;
-//! Glint keeps no geo-IP), referrer class, OS, browser, source, UTM source/medium/campaign.
+//! Glint keeps no geo-IP), referrer class, the funnel stage of its signal in the taxonomy
+//! (`top`/`middle`/`bottom`; in `ordered` and `strict` the chain always starts with step 1, so
+//! this is one group there — it splits `any` funnels, whose chains may start at any step), OS,
+//! browser, source, UTM source/medium/campaign. A breakdown value is a property of one event;
+//! one of the shopper at the chain's start (such as the intent stage) fits the same
+//! [`Breakdown`] slot, computed where the hit is gathered.
 //!
-//! TODO (issue 5): breakdowns by funnel stage (top/middle/bottom of the taxonomy) and by intent
-//! stage need the taxonomy and the intent score at the chain's start; and the hot path should
-//! scan the log's columns (shopper, time, signal, the asked-for property) in parallel rather
-//! than decode row records. Both are later steps; this module's per-shopper evaluation
-//! (`funnel/eval.rs`) takes plain matches, so either can feed it unchanged.
+//! # Two scans, one answer
+//!
+//! [`FunnelBuilder`] reads decoded row records (`Log::scan`) one at a time; [`scan_columns`]
+//! (`columnar.rs`) reads the log's column files in parallel and is what `glint funnel` uses
+//! unless the breakdown is a property the columns do not hold ([`Breakdown::in_columns`]).
+//! Both reduce a shopper to [`Hit`](eval::Hit)s and evaluate them with the same code
+//! (`eval.rs`), in the same order: hits sort by (second, step, millisecond), stable over the
+//! log's order (time, ingest sequence), which the columnar scan keeps by visiting segments in
+//! id order. A proptest runs both on random logs (sealed and active segments, erasure,
+//! retention, damaged column files) and requires equal reports.
 
 mod clickhouse;
+mod columnar;
 mod eval;
 #[cfg(test)]
 mod tests;
@@ -126,9 +137,11 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use glint_event::{Builtin, Event, Signal, normalize_name};
+use glint_event::{Builtin, Event, Signal, Taxonomy, normalize_name};
 
-use eval::{Hit, Outcome, Plan};
+use eval::{Hit, Plan};
+
+pub use columnar::{ColumnScan, scan_columns};
 
 /// The most steps a funnel may have. Reached steps are a 64-bit set per shopper, and every
 /// step-1 second of a shopper costs O(steps) work; ClickHouse stops at 32.
@@ -202,6 +215,10 @@ pub enum Breakdown {
     UtmMedium,
     /// `utm_campaign`.
     UtmCampaign,
+    /// The taxonomy's funnel stage (`top`, `middle`, `bottom`) of the chain's first event's
+    /// signal. In `ordered` and `strict` that event is always a step-1 event, so this splits
+    /// nothing there (one group, step 1's stage); in `any` the chain may start with any step.
+    FunnelStage,
 }
 
 impl Breakdown {
@@ -216,6 +233,7 @@ impl Breakdown {
         ("utm_source", Breakdown::UtmSource),
         ("utm_medium", Breakdown::UtmMedium),
         ("utm_campaign", Breakdown::UtmCampaign),
+        ("funnel_stage", Breakdown::FunnelStage),
     ];
 
     /// The CLI name.
@@ -223,11 +241,19 @@ impl Breakdown {
         Breakdown::ALL.iter().find(|(_, b)| *b == self).map_or("?", |(n, _)| n)
     }
 
-    /// This property's value on one event; missing values read `unknown`.
-    pub fn value(self, e: &Event) -> &str {
+    /// Whether the log's column files hold this property, so the columnar scan can answer;
+    /// the others are read from row records.
+    pub fn in_columns(self) -> bool {
+        matches!(self, Breakdown::Device | Breakdown::Country | Breakdown::ReferrerClass | Breakdown::FunnelStage)
+    }
+
+    /// This property's value on one event; missing values read `unknown`. The funnel stage
+    /// comes from `taxonomy`.
+    pub fn value<'a>(self, e: &'a Event, taxonomy: &Taxonomy) -> &'a str {
         const UNKNOWN: &str = "unknown";
         let c = &e.context;
         match self {
+            Breakdown::FunnelStage => taxonomy.info(&e.signal).stage.as_str(),
             Breakdown::Device => c.device.as_str(),
             Breakdown::Country => c.locale.as_deref().and_then(locale_region).unwrap_or(UNKNOWN),
             Breakdown::ReferrerClass => c.referrer_class.as_str(),
@@ -253,7 +279,7 @@ impl FromStr for Breakdown {
 }
 
 /// The region subtag of a BCP 47 locale: `en-GB` → `GB`, `pt_br` → `BR`, `de` → none.
-fn locale_region(locale: &str) -> Option<&str> {
+pub(crate) fn locale_region(locale: &str) -> Option<&str> {
     // The region is the first later subtag of two letters or three digits (`zh-Hant-TW` → `TW`).
     locale.split(['-', '_']).skip(1).find(|t| (t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic())) || (t.len() == 3 && t.chars().all(|c| c.is_ascii_digit())))
 }
@@ -313,6 +339,9 @@ pub enum FunnelError {
         /// What was given.
         name: String,
     },
+    /// The log could not be read (I/O error or corruption in its rows).
+    #[error("reading the log: {0}")]
+    Log(#[from] glint_log::Error),
     /// Events were not given in event-time order (the builder relies on it).
     #[error("events out of time order: {ms} ms after {previous_ms} ms")]
     OutOfOrder {
@@ -359,6 +388,7 @@ pub struct FunnelSpec {
     mode: Mode,
     exclude: Vec<String>,
     by: Option<Breakdown>,
+    taxonomy: Taxonomy,
 }
 
 impl FunnelSpec {
@@ -394,7 +424,14 @@ impl FunnelSpec {
         if let Some(x) = excluded.iter().find(|x| steps.iter().any(|s| &s.signal == *x)) {
             return Err(FunnelError::ExcludedStep { signal: x.clone() });
         }
-        Ok(FunnelSpec { steps, window_s, mode, exclude: excluded, by })
+        Ok(FunnelSpec { steps, window_s, mode, exclude: excluded, by, taxonomy: Taxonomy::default() })
+    }
+
+    /// Use `taxonomy` (e.g. from `glint.toml`) for signals' funnel stages instead of the
+    /// defaults.
+    pub fn with_taxonomy(mut self, taxonomy: Taxonomy) -> FunnelSpec {
+        self.taxonomy = taxonomy;
+        self
     }
 
     /// The steps.
@@ -425,16 +462,16 @@ impl FunnelSpec {
 
 /// What one signal means to this funnel.
 #[derive(Clone, Debug, Default)]
-struct Role {
+pub(crate) struct Role {
     /// Steps it matches (1-based), ascending.
-    steps: Vec<u8>,
+    pub(crate) steps: Vec<u8>,
     /// In `any` mode, the one step standing for every step of this signal (the first of them):
     /// one event fills one step, so events are counted per signal, not per step.
-    any_class: u8,
+    pub(crate) any_class: u8,
     /// Whether it is an excluded signal.
-    exclude: bool,
-    /// Index into `FunnelBuilder::custom_seen` for names that are not builtins.
-    custom: Option<usize>,
+    pub(crate) exclude: bool,
+    /// Index into the "seen in the data" flags for names that are not builtins.
+    pub(crate) custom: Option<usize>,
 }
 
 /// What the builder keeps of one shopper: the matches, nothing else of the events.
@@ -450,31 +487,21 @@ struct ShopperHits {
     closed: bool,
 }
 
-/// Accumulates a funnel over events given in event-time order (as `Log::scan` yields them).
+/// What every signal of the data means to one funnel: built once from the spec, shared by
+/// the row and the columnar scans.
 #[derive(Debug)]
-pub struct FunnelBuilder {
-    spec: FunnelSpec,
-    plan: Plan,
-    roles: Vec<Role>,
+pub(crate) struct RoleTable {
+    pub(crate) roles: Vec<Role>,
     /// Role index by builtin code.
-    builtin_roles: Vec<Option<u16>>,
+    builtin: Vec<Option<u16>>,
     /// Role index by custom signal name.
-    custom_roles: HashMap<Box<str>, u16>,
-    /// Per custom step/exclusion name (in `roles` order): seen in the data.
-    custom_seen: Vec<bool>,
-    /// Every custom signal name seen, for "did you mean".
-    custom_names: HashSet<Box<str>>,
-    shopper_ids: HashMap<Box<str>, u32>,
-    shoppers: Vec<ShopperHits>,
-    group_ids: HashMap<Box<str>, u32>,
-    group_names: Vec<Box<str>>,
-    last_ms: i64,
-    out_of_order: Option<(i64, i64)>,
+    custom: HashMap<Box<str>, u16>,
+    /// Custom step/exclusion names, for the "seen in the data" check.
+    n_custom: usize,
 }
 
-impl FunnelBuilder {
-    /// A builder for one funnel.
-    pub fn new(spec: FunnelSpec) -> FunnelBuilder {
+impl RoleTable {
+    pub(crate) fn new(spec: &FunnelSpec) -> RoleTable {
         let mut roles: Vec<Role> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut role_of = |name: &str, roles: &mut Vec<Role>| -> usize {
@@ -496,28 +523,78 @@ impl FunnelBuilder {
             let r = role_of(x, &mut roles);
             roles[r].exclude = true;
         }
-        let mut builtin_roles = vec![None; 256];
-        let mut custom_roles = HashMap::new();
+        let mut builtin = vec![None; 256];
+        let mut custom = HashMap::new();
         let mut n_custom = 0;
         let mut names: Vec<(&String, usize)> = by_name.iter().map(|(n, r)| (n, *r)).collect();
         names.sort_by_key(|(_, r)| *r);
         for (name, r) in names {
             match Signal::from_canonical(name) {
-                Signal::Builtin(b) => builtin_roles[usize::from(b.code())] = Some(r as u16),
+                Signal::Builtin(b) => builtin[usize::from(b.code())] = Some(r as u16),
                 Signal::Custom(_) => {
                     roles[r].custom = Some(n_custom);
                     n_custom += 1;
-                    custom_roles.insert(name.as_str().into(), r as u16);
+                    custom.insert(name.as_str().into(), r as u16);
                 }
             }
         }
+        RoleTable { roles, builtin, custom, n_custom }
+    }
+
+    /// The role of a signal, if it is a step or an exclusion.
+    pub(crate) fn of(&self, signal: &Signal) -> Option<u16> {
+        match signal {
+            Signal::Builtin(b) => self.builtin[usize::from(b.code())],
+            Signal::Custom(name) => self.custom.get(&**name).copied(),
+        }
+    }
+
+    /// Fail on a step or exclusion that is neither a builtin nor seen in the data (`seen`:
+    /// per custom role, as numbered in [`Role::custom`]); `names` are the custom signals seen.
+    pub(crate) fn check_names<'a>(&self, spec: &FunnelSpec, seen: &[bool], names: impl Iterator<Item = &'a str> + Clone) -> Result<(), FunnelError> {
+        debug_assert_eq!(seen.len(), self.n_custom);
+        let named = spec.steps.iter().map(|s| (&s.signal, SignalRole::Step)).chain(spec.exclude.iter().map(|x| (x, SignalRole::Exclude)));
+        for (name, role) in named {
+            if Builtin::from_name(name).is_some() {
+                continue;
+            }
+            let is_seen = self.custom.get(name.as_str()).and_then(|r| self.roles[usize::from(*r)].custom).is_some_and(|c| seen.get(c).copied().unwrap_or(false));
+            if !is_seen {
+                let known = Builtin::ALL.iter().map(|b| b.name()).chain(names.clone());
+                return Err(FunnelError::UnknownSignal { signal: name.clone(), role, closest: closest(name, known) });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accumulates a funnel over events given in event-time order (as `Log::scan` yields them).
+#[derive(Debug)]
+pub struct FunnelBuilder {
+    spec: FunnelSpec,
+    plan: Plan,
+    table: RoleTable,
+    /// Per custom step/exclusion name (in `roles` order): seen in the data.
+    custom_seen: Vec<bool>,
+    /// Every custom signal name seen, for "did you mean".
+    custom_names: HashSet<Box<str>>,
+    shopper_ids: HashMap<Box<str>, u32>,
+    shoppers: Vec<ShopperHits>,
+    group_ids: HashMap<Box<str>, u32>,
+    group_names: Vec<Box<str>>,
+    last_ms: i64,
+    out_of_order: Option<(i64, i64)>,
+}
+
+impl FunnelBuilder {
+    /// A builder for one funnel.
+    pub fn new(spec: FunnelSpec) -> FunnelBuilder {
+        let table = RoleTable::new(&spec);
         let plan = Plan::new(&spec.steps, spec.window_s, spec.mode);
         FunnelBuilder {
             plan,
-            roles,
-            builtin_roles,
-            custom_roles,
-            custom_seen: vec![false; n_custom],
+            custom_seen: vec![false; table.n_custom],
+            table,
             custom_names: HashSet::new(),
             shopper_ids: HashMap::new(),
             shoppers: Vec::new(),
@@ -530,24 +607,21 @@ impl FunnelBuilder {
     }
 
     fn role(&mut self, signal: &Signal) -> Option<u16> {
-        match signal {
-            Signal::Builtin(b) => self.builtin_roles[usize::from(b.code())],
-            Signal::Custom(name) => {
-                if !self.custom_names.contains(&**name) {
-                    self.custom_names.insert(name.clone());
-                }
-                let r = *self.custom_roles.get(&**name)?;
-                if let Some(c) = self.roles[usize::from(r)].custom {
-                    self.custom_seen[c] = true;
-                }
-                Some(r)
-            }
+        if let Signal::Custom(name) = signal
+            && !self.custom_names.contains(&**name)
+        {
+            self.custom_names.insert(name.clone());
         }
+        let r = self.table.of(signal)?;
+        if let Some(c) = self.table.roles[usize::from(r)].custom {
+            self.custom_seen[c] = true;
+        }
+        Some(r)
     }
 
     fn group(&mut self, e: &Event) -> u32 {
         let Some(by) = self.spec.by else { return 0 };
-        let value = by.value(e);
+        let value = by.value(e, &self.spec.taxonomy);
         if let Some(id) = self.group_ids.get(value) {
             return *id;
         }
@@ -576,14 +650,14 @@ impl FunnelBuilder {
             {
                 let s = &mut self.shoppers[id as usize];
                 if !s.closed && s.first_start.is_some_and(|f| f < sec) {
-                    s.hits.push(Hit { sec, step: 0, group: 0 });
+                    s.hits.push(Hit::at(e.time_ms, 0, 0));
                     s.closed = true;
                 }
             }
             return;
         };
         let r = usize::from(r);
-        if self.roles[r].exclude {
+        if self.table.roles[r].exclude {
             if let Some(&id) = self.shopper_ids.get(key) {
                 let s = &mut self.shoppers[id as usize];
                 // An exclusion matters only strictly inside a chain, so only after a match.
@@ -607,9 +681,9 @@ impl FunnelBuilder {
         if s.closed {
             return;
         }
-        let role = &self.roles[r];
+        let role = &self.table.roles[r];
         if mode == Mode::Any {
-            s.hits.push(Hit { sec, step: role.any_class, group });
+            s.hits.push(Hit::at(e.time_ms, role.any_class, group));
             return;
         }
         // Before a shopper's first step-1 match, only matches of the current second can still
@@ -618,7 +692,7 @@ impl FunnelBuilder {
             s.hits.clear();
         }
         for &step in &role.steps {
-            s.hits.push(Hit { sec, step, group });
+            s.hits.push(Hit::at(e.time_ms, step, group));
             if step == 1 && s.first_start.is_none() {
                 s.first_start = Some(sec);
             }
@@ -635,39 +709,57 @@ impl FunnelBuilder {
         if let Some((previous_ms, ms)) = self.out_of_order {
             return Err(FunnelError::OutOfOrder { previous_ms, ms });
         }
-        self.check_names()?;
-        let n = self.spec.steps.len();
-        let mut overall = Tally::new(n);
-        let mut per_group: HashMap<u32, Tally> = HashMap::new();
+        self.table.check_names(&self.spec, &self.custom_seen, self.custom_names.iter().map(|n| &**n))?;
+        let mut tally = Tallies::new(self.spec.steps.len(), self.spec.by.is_some());
+        let mut scratch = eval::Scratch::default();
         for mut s in self.shoppers {
-            let Some(outcome) = eval::evaluate(&self.plan, &mut s.hits, &s.exclusions) else { continue };
-            overall.add(&outcome);
-            if self.spec.by.is_some() {
-                per_group.entry(outcome.group).or_insert_with(|| Tally::new(n)).add(&outcome);
-            }
+            let Some((reached, group)) = eval::evaluate_into(&self.plan, &mut s.hits, &s.exclusions, &mut scratch) else { continue };
+            tally.add(reached, &scratch.out_times, group);
         }
-        let steps = overall.stats(&self.spec.steps);
-        let mut breakdown: Vec<GroupStats> = per_group
-            .into_iter()
-            .map(|(g, t)| GroupStats { value: self.group_names.get(g as usize).map_or_else(String::new, |v| v.to_string()), steps: t.stats(&self.spec.steps) })
-            .collect();
-        breakdown.sort_by(|a, b| b.steps[0].users.cmp(&a.steps[0].users).then_with(|| a.value.cmp(&b.value)));
-        Ok(FunnelReport { mode: self.spec.mode, window_s: self.spec.window_s, by: self.spec.by, steps, breakdown })
+        Ok(tally.report(&self.spec, |g| self.group_names.get(g as usize).map_or_else(String::new, |v| v.to_string())))
+    }
+}
+
+/// Totals over shoppers, overall and per breakdown value; scans in parallel keep one each and
+/// merge them.
+#[derive(Debug)]
+pub(crate) struct Tallies {
+    n: usize,
+    overall: Tally,
+    per_group: Option<HashMap<u32, Tally>>,
+}
+
+impl Tallies {
+    pub(crate) fn new(n: usize, by: bool) -> Tallies {
+        Tallies { n, overall: Tally::new(n), per_group: by.then(HashMap::new) }
     }
 
-    fn check_names(&self) -> Result<(), FunnelError> {
-        let named = self.spec.steps.iter().map(|s| (&s.signal, SignalRole::Step)).chain(self.spec.exclude.iter().map(|x| (x, SignalRole::Exclude)));
-        for (name, role) in named {
-            if Builtin::from_name(name).is_some() {
-                continue;
-            }
-            let seen = self.custom_roles.get(name.as_str()).and_then(|r| self.roles[usize::from(*r)].custom).is_some_and(|c| self.custom_seen[c]);
-            if !seen {
-                let known = Builtin::ALL.iter().map(|b| b.name()).chain(self.custom_names.iter().map(|n| &**n));
-                return Err(FunnelError::UnknownSignal { signal: name.clone(), role, closest: closest(name, known) });
+    pub(crate) fn add(&mut self, reached: u64, times: &[Option<u64>], group: u32) {
+        self.overall.add(reached, times);
+        if let Some(per) = &mut self.per_group {
+            per.entry(group).or_insert_with(|| Tally::new(self.n)).add(reached, times);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: Tallies) {
+        self.overall.merge(other.overall);
+        if let (Some(mine), Some(theirs)) = (&mut self.per_group, other.per_group) {
+            for (g, t) in theirs {
+                match mine.get_mut(&g) {
+                    Some(m) => m.merge(t),
+                    None => {
+                        mine.insert(g, t);
+                    }
+                }
             }
         }
-        Ok(())
+    }
+
+    pub(crate) fn report(self, spec: &FunnelSpec, name: impl Fn(u32) -> String) -> FunnelReport {
+        let steps = self.overall.stats(&spec.steps);
+        let mut breakdown: Vec<GroupStats> = self.per_group.unwrap_or_default().into_iter().map(|(g, t)| GroupStats { value: name(g), steps: t.stats(&spec.steps) }).collect();
+        breakdown.sort_by(|a, b| b.steps[0].users.cmp(&a.steps[0].users).then_with(|| a.value.cmp(&b.value)));
+        FunnelReport { mode: spec.mode, window_s: spec.window_s, by: spec.by, steps, breakdown }
     }
 }
 
@@ -705,16 +797,25 @@ impl Tally {
         Tally { users: vec![0; n], times: vec![Vec::new(); n] }
     }
 
-    fn add(&mut self, o: &Outcome) {
+    fn add(&mut self, reached: u64, times: &[Option<u64>]) {
         for (k, users) in self.users.iter_mut().enumerate() {
-            if o.reached & (1 << k) != 0 {
+            if reached & (1 << k) != 0 {
                 *users += 1;
             }
         }
-        for (k, t) in o.times.iter().enumerate() {
+        for (k, t) in times.iter().enumerate() {
             if let Some(t) = t {
                 self.times[k].push(*t);
             }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for (mine, theirs) in self.users.iter_mut().zip(other.users) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.times.iter_mut().zip(other.times) {
+            mine.extend(theirs);
         }
     }
 

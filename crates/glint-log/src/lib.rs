@@ -32,6 +32,7 @@
 //! The on-disk layout is documented in `segment.rs`.
 
 mod codec;
+mod columns;
 mod scan;
 mod segment;
 
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 use glint_event::Event;
 use glint_event::limits::SEGMENT_BYTES_MAX;
 
+pub use columns::{ColumnOrigin, ColumnReader, ColumnSet, Dictionary, NO_ID, RowsBecause, SegmentColumns};
 pub use scan::Scan;
 use segment::{ActiveSegment, SealedSegment, SegmentMeta, Tail, id_hash, sync_dir};
 
@@ -393,6 +395,7 @@ impl Log {
 
     fn recover(&mut self, writable: bool) -> Result<(), Error> {
         let mut actives = Vec::new();
+        let mut column_files = Vec::new();
         let entries = fs::read_dir(&self.seg_dir).map_err(|e| Error::io(&self.seg_dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&self.seg_dir, e))?;
@@ -414,9 +417,17 @@ impl Log {
                     self.sealed.insert(id, seg);
                 }
                 "active" => actives.push((id, path)),
+                "cols" => column_files.push(id),
                 _ => {}
             }
             self.next_segment = self.next_segment.max(id + 1);
+        }
+        for id in column_files {
+            // Columns outlived their segment (a crash between deleting the two): derived data
+            // about nothing, and it may name an erased shopper.
+            if writable && !self.sealed.contains_key(&id) && columns::remove(&self.seg_dir, id)? {
+                self.recovery.leftovers_removed += 1;
+            }
         }
         actives.sort();
         for (id, path) in actives {
@@ -435,10 +446,14 @@ impl Log {
             for r in &records.list {
                 self.next_seq = self.next_seq.max(r.seq + 1);
             }
-            let mut dec = codec::Decoder::default();
-            for payload in records.payloads() {
-                let (_, e) = dec.decode(payload).map_err(|d| Error::Corrupt { path: path.clone(), offset: 0, why: d.0.into() })?;
-                self.ids.insert(id_hash(&e.message_id));
+            // The de-duplication set serves appends only: a reader skips building it (for a
+            // big log that is most of the time a read-only open would take).
+            if writable {
+                let mut dec = codec::Decoder::default();
+                for payload in records.payloads() {
+                    let (_, e) = dec.decode(payload).map_err(|d| Error::Corrupt { path: path.clone(), offset: 0, why: d.0.into() })?;
+                    self.ids.insert(id_hash(&e.message_id));
+                }
             }
             match seg {
                 Some(seg) => {
@@ -457,8 +472,10 @@ impl Log {
             }
         }
         for seg in self.sealed.values() {
-            for h in seg.read_ids()? {
-                self.ids.insert(h);
+            if writable {
+                for h in seg.read_ids()? {
+                    self.ids.insert(h);
+                }
             }
             self.next_seq = self.next_seq.max(seg.max_seq + 1);
         }
@@ -682,6 +699,24 @@ impl Log {
         sources
     }
 
+    /// Every segment as an input of a columnar scan, in segment-id order (which is ingest
+    /// order: each segment holds a range of sequence numbers above the previous one's).
+    /// Reading them is up to the caller, in parallel if it likes: each reads alone.
+    pub fn column_sources(&self) -> Vec<ColumnSource> {
+        let mut out: Vec<ColumnSource> = self.sealed.values().map(|seg| ColumnSource { id: seg.meta.id, kind: SourceKind::Sealed(seg.clone()) }).collect();
+        for s in &self.sealing {
+            out.push(ColumnSource { id: s.meta.id, kind: SourceKind::Pending(s.path.clone()) });
+        }
+        if let Some(active) = &self.active {
+            out.push(ColumnSource { id: active.meta.id, kind: SourceKind::Pending(active.path.clone()) });
+        }
+        for (id, _) in &self.readonly_active {
+            out.push(ColumnSource { id: *id, kind: SourceKind::Pending(segment::active_path(&self.seg_dir, *id)) });
+        }
+        out.sort_by_key(|s| s.id);
+        out
+    }
+
     /// Counts, sizes and time range.
     pub fn summary(&self) -> LogSummary {
         let mut s = LogSummary::default();
@@ -800,6 +835,7 @@ impl Log {
         let whole: Vec<u64> = self.sealed.values().filter(|s| s.meta.max_time < cutoff_ms).map(|s| s.meta.id).collect();
         for id in whole {
             if let Some(seg) = self.sealed.remove(&id) {
+                columns::remove(&self.seg_dir, id)?;
                 fs::remove_file(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
                 r.events_removed += seg.meta.records;
                 r.segments_deleted += 1;
@@ -833,6 +869,7 @@ impl Log {
             removed += hit;
             rewritten += 1;
             if keep.is_empty() {
+                columns::remove(&self.seg_dir, id)?;
                 fs::remove_file(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
                 sync_dir(&self.seg_dir)?;
                 self.sealed.remove(&id);
@@ -845,19 +882,82 @@ impl Log {
     }
 }
 
+/// One segment, as an input of a columnar scan ([`Log::column_sources`]).
+#[derive(Clone, Debug)]
+pub struct ColumnSource {
+    id: u64,
+    kind: SourceKind,
+}
+
+#[derive(Clone, Debug)]
+enum SourceKind {
+    Sealed(SealedSegment),
+    /// An active segment, or one being sealed: rows only.
+    Pending(PathBuf),
+}
+
+impl ColumnSource {
+    /// The segment's id.
+    pub fn segment(&self) -> u64 {
+        self.id
+    }
+
+    /// Events in the segment, when known without reading it (sealed segments).
+    pub fn events(&self) -> Option<u64> {
+        match &self.kind {
+            SourceKind::Sealed(seg) => Some(seg.meta.records),
+            SourceKind::Pending(_) => None,
+        }
+    }
+
+    /// The segment's columns: from its column file when that is present and sound, else
+    /// decoded from its rows (the reason is in [`SegmentColumns::origin`]). Shopper, time and
+    /// signal always; the optional columns in `want`.
+    ///
+    /// # Errors
+    /// Only when the rows themselves cannot be read (I/O errors, corruption): a bad column
+    /// file is never an error, since the rows can stand in for it.
+    pub fn read(&self, want: ColumnSet) -> Result<SegmentColumns, Error> {
+        let mut out = SegmentColumns::default();
+        self.read_into(want, &mut ColumnReader::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`ColumnSource::read`] into `out`, reusing its memory and `reader`'s: a scan over many
+    /// segments keeps one of each per thread.
+    ///
+    /// # Errors
+    /// As [`ColumnSource::read`].
+    pub fn read_into(&self, want: ColumnSet, reader: &mut ColumnReader, out: &mut SegmentColumns) -> Result<(), Error> {
+        match &self.kind {
+            SourceKind::Sealed(seg) => {
+                let dir = seg.path.parent().unwrap_or(Path::new("."));
+                let because = match columns::read(dir, self.id, seg.fingerprint(), want, reader, out) {
+                    Ok(()) => return Ok(()),
+                    Err(columns::Unusable::Missing) => RowsBecause::Missing,
+                    Err(columns::Unusable::Bad(why)) => RowsBecause::Unusable(why),
+                };
+                let events = seg.read_all()?;
+                *out = columns::from_rows(self.id, ColumnOrigin::Rows(because), events.iter().map(|(_, e)| e), want);
+                Ok(())
+            }
+            SourceKind::Pending(path) => {
+                let mut events = read_pending_events(path, self.id)?;
+                events.sort_by_key(|(seq, e)| (e.time_ms, *seq));
+                *out = columns::from_rows(self.id, ColumnOrigin::Rows(RowsBecause::Active), events.iter().map(|(_, e)| e), want);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Events of an active segment for a scan; if a writer sealed it meanwhile (the active file is
 /// gone), read the sealed copy instead.
 fn read_pending_events(path: &Path, id: u64) -> Result<Vec<(u64, Event)>, Error> {
     match read_active_events(path, id) {
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let seg = SealedSegment::open(&segment::sealed_path(dir, id), id)?;
-            let mut f = File::open(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
-            let mut out = Vec::with_capacity(seg.meta.records as usize);
-            for i in 0..seg.chunks.len() {
-                out.extend(seg.read_chunk(&mut f, i)?);
-            }
-            Ok(out)
+            SealedSegment::open(&segment::sealed_path(dir, id), id)?.read_all()
         }
         other => other,
     }

@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 use glint_event::Event;
 use glint_event::limits::RECORD_BYTES_MAX;
 
-use crate::Error;
 use crate::codec::{self, Cursor};
+use crate::{Error, columns};
 
 pub(crate) const MAGIC: &[u8; 8] = b"GLNTLOG\0";
 pub(crate) const VERSION: u16 = 1;
@@ -347,6 +347,9 @@ pub(crate) struct SealedSegment {
     pub(crate) chunks: Vec<ChunkInfo>,
     /// Largest sequence number inside, so a reopened log never reuses one.
     pub(crate) max_seq: u64,
+    /// CRC32C of the chunk index: with the record count and `max_seq`, what ties a column
+    /// file to this exact sealed file.
+    pub(crate) index_crc: u32,
 }
 
 /// Write a sealed segment from decoded events (any order; sorted here) atomically.
@@ -430,6 +433,10 @@ fn write_sealed_chunks(
     let path = sealed_path(dir, id);
     let tmp = dir.join(format!("{id:016}.sealed.tmp"));
     let io = |e: std::io::Error| Error::io(&tmp, e);
+    // A rewrite (erasure, retention) must not leave the old columns behind: they may name an
+    // erased shopper, and they describe the old file. Remove them before anything changes.
+    columns::remove(dir, id)?;
+    let mut cols = columns::ColumnBuilder::default();
     let mut f = File::create(&tmp).map_err(io)?;
     f.write_all(&[0u8; SEALED_HEADER_LEN]).map_err(io)?;
     let mut offset = SEALED_HEADER_LEN as u64;
@@ -456,6 +463,7 @@ fn write_sealed_chunks(
             put_varint(&mut raw, rec.len() as u64);
             raw.extend_from_slice(&rec);
             meta.add(e.time_ms);
+            cols.push(e);
             ids.extend_from_slice(&id_hash(&e.message_id).to_le_bytes());
             max_seq = max_seq.max(*seq);
         }
@@ -490,7 +498,8 @@ fn write_sealed_chunks(
         index.extend_from_slice(&c.last_time.to_le_bytes());
         index.extend_from_slice(&c.crc.to_le_bytes());
     }
-    index.extend_from_slice(&crc32c::crc32c(&index).to_le_bytes());
+    let index_crc = crc32c::crc32c(&index);
+    index.extend_from_slice(&index_crc.to_le_bytes());
     let ids_crc = crc32c::crc32c(&ids);
     ids.extend_from_slice(&ids_crc.to_le_bytes());
 
@@ -517,7 +526,11 @@ fn write_sealed_chunks(
     fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     sync_dir(dir)?;
     meta.bytes = index_offset + index.len() as u64 + ids.len() as u64;
-    Ok(SealedSegment { path, meta, chunks: infos, max_seq })
+    let sealed = SealedSegment { path, meta, chunks: infos, max_seq, index_crc };
+    // After the sealed file is in place: a crash before this leaves no column file, which a
+    // reader answers from the rows.
+    columns::write(dir, id, sealed.fingerprint(), &cols.finish(id, columns::ColumnOrigin::Columns))?;
+    Ok(sealed)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -566,7 +579,23 @@ impl SealedSegment {
             return Err(corrupt(index_offset, "chunk record counts do not add up"));
         }
         let meta = SegmentMeta { id, records, min_time, max_time, bytes: file_len };
-        Ok(SealedSegment { path: path.to_path_buf(), meta, chunks, max_seq: u64_at(&h, 60) })
+        let index_crc = u32_at(&index, index_len - 4);
+        Ok(SealedSegment { path: path.to_path_buf(), meta, chunks, max_seq: u64_at(&h, 60), index_crc })
+    }
+
+    /// What a column file of this segment must carry to be used.
+    pub(crate) fn fingerprint(&self) -> columns::Fingerprint {
+        columns::Fingerprint { records: self.meta.records, max_seq: self.max_seq, index_crc: self.index_crc }
+    }
+
+    /// Every record, decoded, in (time, seq) order.
+    pub(crate) fn read_all(&self) -> Result<Vec<(u64, Event)>, Error> {
+        let mut f = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut out = Vec::with_capacity(self.meta.records as usize);
+        for i in 0..self.chunks.len() {
+            out.extend(self.read_chunk(&mut f, i)?);
+        }
+        Ok(out)
     }
 
     /// The message-id hashes of every record (for the de-duplication index).

@@ -245,6 +245,103 @@ fn retention_drops_old_events_only() {
     assert!(left.iter().all(|e| e.time_ms >= 150));
 }
 
+/// (shopper, time, signal) of every event as the columns tell it, merged in the log's order
+/// (time, then segment id, then position), and the origins of each segment's columns.
+/// (shopper, time, signal) of one event.
+type EventView = (Option<String>, i64, String);
+
+fn column_view(log: &Log) -> (Vec<EventView>, Vec<ColumnOrigin>) {
+    let mut rows = Vec::new();
+    let mut origins = Vec::new();
+    for src in log.column_sources() {
+        let c = src.read(ColumnSet::default()).expect("columns");
+        origins.push(c.origin.clone());
+        for i in 0..c.len() {
+            let shopper = (c.shopper[i] != NO_ID).then(|| c.shoppers.get(c.shopper[i]).expect("in dict").to_string());
+            rows.push((c.time_ms[i], c.segment, i, shopper, c.signals[c.signal[i] as usize].name().to_string()));
+        }
+    }
+    rows.sort_by_key(|r| (r.0, r.1, r.2));
+    (rows.into_iter().map(|(t, _, _, s, g)| (s, t, g)).collect(), origins)
+}
+
+fn row_view(log: &Log) -> Vec<EventView> {
+    all(log).into_iter().map(|e| (e.shopper_key().map(str::to_string), e.time_ms, e.signal.name().to_string())).collect()
+}
+
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir.join("log")).expect("log dir").map(|e| e.expect("entry").path()).filter(|p| p.extension().is_some_and(|x| x == ext)).collect();
+    v.sort();
+    v
+}
+
+fn cols_files(dir: &Path) -> Vec<PathBuf> {
+    files_with(dir, "cols")
+}
+
+/// File stems (segment ids) of a list of files.
+fn stems(files: Vec<PathBuf>) -> Vec<String> {
+    files.iter().map(|p| p.file_stem().expect("stem").to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn columns_follow_sealing_erasure_and_retention_and_bad_ones_fall_back_to_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = Log::open(dir.path(), small()).expect("open");
+    for i in 0..400i64 {
+        let mut e = ev(&format!("m{i}"), if i % 9 == 0 { "victim-5150" } else { "keeper" }, (i * 37) % 500);
+        if i % 4 == 0 {
+            e.user_id = None;
+            e.anonymous_id = Some(format!("anon-{}", i % 3));
+        }
+        log.append(vec![e]).expect("append");
+        log.sync().expect("sync");
+    }
+    let (view, origins) = column_view(&log);
+    assert_eq!(view, row_view(&log));
+    assert!(origins.iter().filter(|o| **o == ColumnOrigin::Columns).count() >= 2, "sealed segments have columns: {origins:?}");
+    assert_eq!(origins.last(), Some(&ColumnOrigin::Rows(RowsBecause::Active)));
+
+    // Erasure seals the active segment and waits for every seal (columns are written after
+    // their sealed file, so only then do the two lists match).
+    log.erase("victim-5150").expect("erase");
+    assert_eq!(stems(cols_files(dir.path())), stems(files_with(dir.path(), "sealed")), "every sealed segment has its column file");
+    assert!(grep_dir(dir.path(), b"victim-5150").is_empty(), "no column file names the erased shopper");
+    let (view, origins) = column_view(&log);
+    assert_eq!(view, row_view(&log));
+    assert!(origins.iter().all(|o| *o == ColumnOrigin::Columns), "erase seals the active segment; rewrites write columns: {origins:?}");
+
+    log.apply_retention(200).expect("retention");
+    assert_eq!(column_view(&log).0, row_view(&log));
+    assert_eq!(stems(cols_files(dir.path())), stems(files_with(dir.path(), "sealed")), "retired segments took their columns along");
+
+    // Damage: a flipped byte, a truncation, a missing file, a stale file. Each segment falls
+    // back to its rows and the answer stays the same.
+    let files = cols_files(dir.path());
+    assert!(files.len() >= 4);
+    let mut bytes = fs::read(&files[0]).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    fs::write(&files[0], bytes).expect("write");
+    let len = fs::metadata(&files[1]).expect("meta").len();
+    fs::OpenOptions::new().write(true).open(&files[1]).expect("open").set_len(len / 2).expect("truncate");
+    fs::remove_file(&files[2]).expect("remove");
+    fs::copy(&files[4.min(files.len() - 1)], &files[3]).expect("stale copy");
+    let (view, origins) = column_view(&log);
+    assert_eq!(view, row_view(&log));
+    assert!(matches!(&origins[0], ColumnOrigin::Rows(RowsBecause::Unusable(why)) if why.contains("checksum")), "{:?}", origins[0]);
+    assert!(matches!(&origins[1], ColumnOrigin::Rows(RowsBecause::Unusable(_))));
+    assert_eq!(origins[2], ColumnOrigin::Rows(RowsBecause::Missing));
+    assert!(matches!(&origins[3], ColumnOrigin::Rows(RowsBecause::Unusable(why)) if why.contains("segment id")), "{:?}", origins[3]);
+
+    // Columns whose segment is gone are removed on recovery.
+    drop(log);
+    fs::copy(&files[0], dir.path().join("log").join("9999999999999999.cols")).expect("orphan");
+    let log = Log::open(dir.path(), small()).expect("reopen");
+    assert!(!dir.path().join("log").join("9999999999999999.cols").exists());
+    assert_eq!(log.recovery().leftovers_removed, 1);
+}
+
 /// Every event of a scan with its sequence number, through `next_with_seq`.
 fn with_seqs(mut scan: Scan) -> Vec<(u64, Event)> {
     std::iter::from_fn(|| scan.next_with_seq()).collect::<Result<_, _>>().expect("read")

@@ -7,10 +7,12 @@
 // A binary has no public API: `pub` here means "shared between modules".
 #![allow(unreachable_pub)]
 
+// First: its `outln!`/`out!` macros are used by the modules after it.
+#[macro_use]
+mod output;
 mod client;
 mod cmd;
 mod config;
-mod output;
 mod prom;
 
 use std::path::PathBuf;
@@ -208,7 +210,7 @@ fn main() -> ExitCode {
         Command::Erase(a) => cmd::erase::run(a),
         Command::Retain(a) => cmd::retain::run(a),
         Command::Config => {
-            print!("{}", config::DEFAULT_TOML);
+            out!("{}", config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => cmd::bench::run(a),

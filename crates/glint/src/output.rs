@@ -1,8 +1,43 @@
-//! Terminal output helpers: progress bars that only draw on a terminal, and number formatting.
+//! Terminal output helpers: standard output that a closed pipe ends quietly ([`outln!`],
+//! [`out!`]), progress bars that only draw on a terminal, and number formatting.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// `println!` for commands: writes to standard output, and when the reader has gone
+/// (`glint funnel ... | head -1`) ends the process quietly with success, as a command killed
+/// by SIGPIPE would, instead of panicking as `println!` does. Every command prints through it
+/// (a tidy test forbids `println!` and `print!` in this crate).
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for commands, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Write to standard output; a closed pipe ends the process with success, any other write
+/// error with a message and failure. Exiting here skips destructors, which is safe: every
+/// store Glint writes survives `kill -9`.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// A byte-progress bar on stderr when it is a terminal; hidden otherwise (CI, pipes).
 pub fn bytes_bar(total: u64, what: &str) -> ProgressBar {

@@ -1,6 +1,8 @@
 //! One shopper's funnel: from the seconds of their step matches to the steps they reached and
 //! the times of their earliest deepest chain. Pure functions over plain data, so the row scan
-//! of today and a columnar scan later feed the same code; the rules are in the parent's docs.
+//! (`FunnelBuilder`) and the columnar scan (`columnar.rs`) feed the same code; the rules are
+//! in the parent's docs. The columnar scan evaluates hundreds of thousands of shoppers, so
+//! [`evaluate_into`] reuses a [`Scratch`] instead of allocating per shopper.
 
 use super::clickhouse;
 use super::{Mode, Step};
@@ -12,10 +14,20 @@ use super::{Mode, Step};
 pub(crate) struct Hit {
     /// Event time, whole seconds.
     pub(crate) sec: i64,
-    /// The step, as above.
-    pub(crate) step: u8,
     /// Breakdown value id (0 without a breakdown).
     pub(crate) group: u32,
+    /// The milliseconds within `sec`: only a tie-break, so equal (second, step) hits keep
+    /// the log's order (time, then ingest) whatever order a scan gathered them in.
+    pub(crate) ms: u16,
+    /// The step, as above.
+    pub(crate) step: u8,
+}
+
+impl Hit {
+    /// A hit at epoch milliseconds `time_ms`.
+    pub(crate) fn at(time_ms: i64, step: u8, group: u32) -> Hit {
+        Hit { sec: time_ms.div_euclid(1000), ms: time_ms.rem_euclid(1000) as u16, step, group }
+    }
 }
 
 /// A funnel's shape, as the evaluation needs it.
@@ -56,23 +68,48 @@ pub(crate) struct Outcome {
     pub(crate) group: u32,
 }
 
+/// Buffers [`evaluate_into`] reuses from one shopper to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    times: Vec<Vec<i64>>,
+    starts: Vec<(i64, u32)>,
+    at: Vec<Option<i64>>,
+    best_at: Vec<Option<i64>>,
+    /// The result's per-step times (see [`Outcome::times`]).
+    pub(crate) out_times: Vec<Option<u64>>,
+}
+
 /// Evaluate one shopper; `None` when they never entered the funnel. Sorts `hits` into
-/// ClickHouse's order: by second, then step (stable, so the first-read of equal hits leads).
-/// `exclusions` are ascending seconds of excluded events.
+/// ClickHouse's order: by second, then step (then the milliseconds, and stable, so the
+/// first-read of equal hits leads). `exclusions` are ascending seconds of excluded events.
+#[cfg(test)]
 pub(crate) fn evaluate(plan: &Plan, hits: &mut [Hit], exclusions: &[i64]) -> Option<Outcome> {
-    hits.sort_by_key(|h| (h.sec, h.step));
+    let mut scratch = Scratch::default();
+    let (reached, group) = evaluate_into(plan, hits, exclusions, &mut scratch)?;
+    Some(Outcome { reached, times: scratch.out_times, group })
+}
+
+/// [`evaluate`] without allocating: returns the reached steps and the chain's breakdown
+/// value, and leaves the times in `scratch.out_times`.
+pub(crate) fn evaluate_into(plan: &Plan, hits: &mut [Hit], exclusions: &[i64], scratch: &mut Scratch) -> Option<(u64, u32)> {
+    // Hits mostly arrive in time order already; the stable sort then costs one pass.
+    hits.sort_by_key(|h| (h.sec, h.step, h.ms));
     debug_assert!(exclusions.is_sorted());
     match plan.mode {
-        Mode::Ordered => ordered(plan, hits, exclusions),
+        Mode::Ordered => ordered(plan, hits, exclusions, scratch),
         Mode::Strict => {
             debug_assert!(exclusions.is_empty() && plan.optional == 0, "checked by FunnelSpec::new");
             let (level, read) = clickhouse::window_funnel(plan.n, plan.window_s, true, hits);
-            let out = ordered(plan, &hits[..read], &[]);
+            let out = ordered(plan, &hits[..read], &[], scratch);
             // Before its stop, strict_order reads exactly as the default mode (module docs).
-            debug_assert_eq!(out.as_ref().map_or(0, |o| deepest(o.reached)), level, "{hits:?}");
+            debug_assert_eq!(out.map_or(0, |o| deepest(o.0)), level, "{hits:?}");
             out
         }
-        Mode::Any => any(plan, hits, exclusions),
+        Mode::Any => {
+            let o = any(plan, hits, exclusions)?;
+            scratch.out_times = o.times;
+            Some((o.reached, o.group))
+        }
     }
 }
 
@@ -98,30 +135,36 @@ fn deadline(plan: &Plan, start: i64, exclusions: &[i64]) -> i64 {
 /// possible predecessors (the previous step, or an earlier one across optional steps) and not
 /// past the deadline. Earliest-first is optimal for a fixed start, so a step is reachable from
 /// a start exactly when this finds it.
-fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64]) -> Option<Outcome> {
+fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64], sc: &mut Scratch) -> Option<(u64, u32)> {
     let n = plan.n;
-    let mut times: Vec<Vec<i64>> = vec![Vec::new(); n];
-    let mut starts: Vec<(i64, u32)> = Vec::new();
+    sc.times.resize_with(n, Vec::new);
+    for t in &mut sc.times {
+        t.clear();
+    }
+    sc.starts.clear();
     for h in hits.iter().filter(|h| h.step > 0) {
         let k = usize::from(h.step) - 1;
-        times[k].push(h.sec);
-        if k == 0 && starts.last().is_none_or(|(s, _)| *s < h.sec) {
-            starts.push((h.sec, h.group));
+        sc.times[k].push(h.sec);
+        if k == 0 && sc.starts.last().is_none_or(|(s, _)| *s < h.sec) {
+            sc.starts.push((h.sec, h.group));
         }
     }
     let full = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
     let mut reached = 0u64;
-    let mut best: Option<(usize, i64, u32, Vec<Option<i64>>)> = None;
-    let mut at: Vec<Option<i64>> = vec![None; n];
-    for &(start, group) in &starts {
+    let mut best: Option<(usize, i64, u32)> = None;
+    sc.at.clear();
+    sc.at.resize(n, None);
+    sc.best_at.clear();
+    sc.best_at.resize(n, None);
+    for &(start, group) in &sc.starts {
         let last = deadline(plan, start, exclusions);
-        at.fill(None);
-        at[0] = Some(start);
+        sc.at.fill(None);
+        sc.at[0] = Some(start);
         let mut mask = 1u64;
         for k in 1..n {
             let mut floor: Option<i64> = None;
             for j in (0..k).rev() {
-                if let Some(t) = at[j] {
+                if let Some(t) = sc.at[j] {
                     floor = Some(floor.map_or(t, |f| f.min(t)));
                 }
                 if !plan.is_optional(j) {
@@ -129,26 +172,29 @@ fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64]) -> Option<Outcome> {
                 }
             }
             let Some(floor) = floor else { continue };
-            let i = times[k].partition_point(|&t| t < floor);
-            if let Some(&t) = times[k].get(i)
+            let times = &sc.times[k];
+            let i = times.partition_point(|&t| t < floor);
+            if let Some(&t) = times.get(i)
                 && t <= last
             {
-                at[k] = Some(t);
+                sc.at[k] = Some(t);
                 mask |= 1 << k;
             }
         }
         reached |= mask;
         let depth = deepest(mask);
-        if best.as_ref().is_none_or(|b| depth > b.0) {
-            best = Some((depth, start, group, at.clone()));
+        if best.is_none_or(|b| depth > b.0) {
+            best = Some((depth, start, group));
+            sc.best_at.copy_from_slice(&sc.at);
         }
         if reached == full {
             break;
         }
     }
-    let (_, start, group, at) = best?;
-    let times = at.iter().map(|t| t.map(|t| (t - start).unsigned_abs())).collect();
-    Some(Outcome { reached, times, group })
+    let (_, start, group) = best?;
+    sc.out_times.clear();
+    sc.out_times.extend(sc.best_at.iter().map(|t| t.map(|t| (t - start).unsigned_abs())));
+    Some((reached, group))
 }
 
 /// `any`: try each second a matching event happened as the earliest second of a set; the set

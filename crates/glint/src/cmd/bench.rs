@@ -93,7 +93,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let runs = args.runs.max(1);
-    println!("machine: {}; {}", machine(), jiff_now());
+    outln!("machine: {}; {}", machine(), jiff_now());
     match args.what {
         What::Import { events } => bench_import(&work, events, runs)?,
         What::Ingest { clients, batch, events, rate } => bench_ingest(&work, clients, batch, events, runs, rate)?,
@@ -222,8 +222,8 @@ fn generate_history(work: &Path, events: u64) -> Result<(PathBuf, PathBuf, u64, 
 
 fn bench_import(work: &Path, events: u64, runs: usize) -> Result<()> {
     let (csv, jsonl, n_csv, n_json) = generate_history(work, events)?;
-    println!("| format | events | runs | median s | median events/s | min s | max s |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    outln!("| format | events | runs | median s | median events/s | min s | max s |");
+    outln!("|---|---:|---:|---:|---:|---:|---:|");
     for (format, file, n) in [("rees46", &csv, n_csv), ("segment-jsonl", &jsonl, n_json)] {
         let mut secs = Vec::new();
         for run in 0..runs {
@@ -252,7 +252,7 @@ fn bench_import(work: &Path, events: u64, runs: usize) -> Result<()> {
         }
         let (min, max) = (secs.iter().copied().fold(f64::MAX, f64::min), secs.iter().copied().fold(0.0, f64::max));
         let med = median(secs);
-        println!("| {format} | {} | {runs} | {med:.2} | {} | {min:.2} | {max:.2} |", thousands(n), thousands((n as f64 / med) as u64));
+        outln!("| {format} | {} | {runs} | {med:.2} | {} | {min:.2} | {max:.2} |", thousands(n), thousands((n as f64 / med) as u64));
     }
     Ok(())
 }
@@ -388,12 +388,12 @@ fn scrape_fsync(metrics: &str) -> (f64, f64, f64) {
 
 fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: usize, rate: Option<u64>) -> Result<()> {
     if let Some(r) = rate {
-        println!("open loop: {} events/s offered in batches of {batch}; latency from each request's scheduled time", thousands(r));
+        outln!("open loop: {} events/s offered in batches of {batch}; latency from each request's scheduled time", thousands(r));
     }
     let key = "bench-key";
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    println!("| target | runs | median events/s | median req/s | ack p50 ms | ack p99 ms | fsync p50 ms | fsync p99 ms |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    outln!("| target | runs | median events/s | median req/s | ack p50 ms | ack p99 ms | fsync p50 ms | fsync p99 ms |");
+    outln!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let (mut rates, mut p50s, mut p99s, mut fs50, mut fs99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut steady99 = Vec::new();
     let mut all_bodies = Vec::new();
@@ -435,7 +435,7 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         all_bodies = Arc::try_unwrap(b).unwrap_or_else(|a| (*a).clone());
     }
     let glint_rate = median(rates.clone());
-    println!(
+    outln!(
         "| glint serve (fsync'd) | {runs} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} |",
         thousands(glint_rate as u64),
         thousands((glint_rate / batch as f64) as u64),
@@ -445,7 +445,7 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         median(fs99)
     );
     if rate.is_some() {
-        println!("\nglint ack p99 after the first second (connections set up): {:.1} ms (median of runs)", median(steady99));
+        outln!("\nglint ack p99 after the first second (connections set up): {:.1} ms (median of runs)", median(steady99));
     }
     let bodies = Arc::new(all_bodies);
     if let Some((mut child, url)) = start_nginx(work)? {
@@ -462,14 +462,14 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         let _ = child.kill();
         let _ = child.wait();
         let r = median(rates);
-        println!(
+        outln!(
             "| nginx `return 200` (ceiling: no parsing, no disk) | {runs} | {} | {} | {:.1} | {:.1} | – | – |",
             thousands(r as u64),
             thousands((r / batch as f64) as u64),
             median(p50s),
             median(p99s)
         );
-        println!("\nglint / nginx: {:.2}", glint_rate / r);
+        outln!("\nglint / nginx: {:.2}", glint_rate / r);
     }
     // Plain JSON parsing of the same bodies on every core: the decode ceiling.
     let mut rates = Vec::new();
@@ -490,8 +490,8 @@ fn bench_ingest(work: &Path, clients: usize, batch: usize, events: u64, runs: us
         rates.push((bodies.len() * batch) as f64 / started.elapsed().as_secs_f64());
     }
     let r = median(rates);
-    println!("| serde_json parse to Value, all cores (ceiling: no HTTP, no disk) | {runs} | {} | {} | – | – | – | – |", thousands(r as u64), thousands((r / batch as f64) as u64));
-    println!("glint / JSON parse: {:.2}", glint_rate / r);
+    outln!("| serde_json parse to Value, all cores (ceiling: no HTTP, no disk) | {runs} | {} | {} | – | – | – | – |", thousands(r as u64), thousands((r / batch as f64) as u64));
+    outln!("glint / JSON parse: {:.2}", glint_rate / r);
     Ok(())
 }
 
@@ -582,9 +582,9 @@ fn bench_replay(work: &Path, users: u64, runs: usize) -> Result<()> {
         }
         e2e.push(n_events as f64 / t.elapsed().as_secs_f64());
     }
-    println!("| events | shoppers | firings | runs | engine events/s (1 thread, median) | log read events/s | `glint replay` end to end events/s | resident bytes per shopper |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    println!(
+    outln!("| events | shoppers | firings | runs | engine events/s (1 thread, median) | log read events/s | `glint replay` end to end events/s | resident bytes per shopper |");
+    outln!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    outln!(
         "| {} | {} | {} | {runs} | {} | {} | {} | {} |",
         thousands(n_events as u64),
         thousands(shoppers as u64),
@@ -594,7 +594,7 @@ fn bench_replay(work: &Path, users: u64, runs: usize) -> Result<()> {
         thousands(median(e2e) as u64),
         thousands(median(per_shopper.clone()) as u64),
     );
-    println!("replay: engine {} events/s on one thread (goal 1,000,000), {} bytes per shopper (goal < 1,024)", thousands(median(rates) as u64), thousands(median(per_shopper) as u64));
+    outln!("replay: engine {} events/s on one thread (goal 1,000,000), {} bytes per shopper (goal < 1,024)", thousands(median(rates) as u64), thousands(median(per_shopper) as u64));
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
@@ -608,9 +608,9 @@ fn bench_storage(work: &Path, users: u64) -> Result<()> {
     }
     let log = glint_log::Log::open_read_only(&data)?;
     let s = log.summary();
-    println!("| shoppers | events | sealed events | sealed bytes | bytes/event (sealed) | active bytes |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    println!(
+    outln!("| shoppers | events | sealed events | sealed bytes | bytes/event (sealed) | active bytes |");
+    outln!("|---:|---:|---:|---:|---:|---:|");
+    outln!(
         "| {} | {} | {} | {} | {:.1} | {} |",
         thousands(users),
         thousands(s.events),

@@ -174,9 +174,9 @@ pub fn run(work: &Path, args: &Args, runs: usize) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&data);
 
-    println!("| sessions (positive) | features, both passes | default GBDT fit (100 rounds, 31 leaves) | LightGBM, same params, 2 threads | `glint train` (16-candidate search) |");
-    println!("|---:|---:|---:|---:|---:|");
-    println!(
+    outln!("| sessions (positive) | features, both passes | default GBDT fit (100 rounds, 31 leaves) | LightGBM, same params, 2 threads | `glint train` (16-candidate search) |");
+    outln!("|---:|---:|---:|---:|---:|");
+    outln!(
         "| {} ({}) | {features_s:.1} s | {:.1} s | {} | {} |",
         thousands(y.len() as u64),
         thousands(positives as u64),
@@ -184,18 +184,18 @@ pub fn run(work: &Path, args: &Args, runs: usize) -> Result<()> {
         lgb_s.map_or("–".into(), |s| format!("{s:.1} s")),
         search_s.map_or("–".into(), |s| format!("{s:.1} s"))
     );
-    println!();
-    println!("| one score, 200 trees of depth 6 | ns per prediction (median) | ns per prediction with contributions |");
-    println!("|---|---:|---:|");
-    println!("| {} trees | {:.0} | {:.0} |", big.n_trees(), median(predict_ns.clone()), median(explain_ns));
-    println!();
-    println!("| replay, {} events | engine events/s (median of {runs}) | vs. without (median of per-round ratios) | firings |", thousands(n_events));
-    println!("|---|---:|---:|---:|");
+    outln!();
+    outln!("| one score, 200 trees of depth 6 | ns per prediction (median) | ns per prediction with contributions |");
+    outln!("|---|---:|---:|");
+    outln!("| {} trees | {:.0} | {:.0} |", big.n_trees(), median(predict_ns.clone()), median(explain_ns));
+    outln!();
+    outln!("| replay, {} events | engine events/s (median of {runs}) | vs. without (median of per-round ratios) | firings |", thousands(n_events));
+    outln!("|---|---:|---:|---:|");
     for (name, rate, ratio, fired) in &rows {
-        println!("| {name} | {} | {:+.1} % | {} |", thousands(*rate as u64), 100.0 * (ratio - 1.0), thousands(*fired as u64));
+        outln!("| {name} | {} | {:+.1} % | {} |", thousands(*rate as u64), 100.0 * (ratio - 1.0), thousands(*fired as u64));
     }
     let lazy = rows.get(2).map_or(0.0, |r| 100.0 * (1.0 - r.2));
-    println!(
+    outln!(
         "intent: default fit {:.1}s on {} sessions (goal < 30 s); one score {:.0} ns (goal < 2,000); lazy scoring costs replay {lazy:.1} % (goal < 15 %)",
         median(fit_s),
         thousands(y.len() as u64),

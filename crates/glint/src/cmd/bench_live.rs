@@ -101,7 +101,7 @@ struct Figures {
 
 pub fn run(work: &Path, args: Args, runs: usize) -> Result<()> {
     let command: Vec<String> = std::env::args().skip(1).collect();
-    println!("command: `glint {}`", command.join(" "));
+    outln!("command: `glint {}`", command.join(" "));
     let batch = args.batch.max(1);
     let (bodies, users, known) = live_bodies(args.events, batch)?;
     let (bodies, known) = (Arc::new(bodies), Arc::new(known));
@@ -251,7 +251,7 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
     let us = |v: f64| if v < 1000.0 { format!("{v:.0} µs") } else { format!("{:.2} ms", v / 1000.0) };
     let n = |v: f64| thousands(v as u64);
     let rate = med(|f| f.rate);
-    println!(
+    outln!(
         "\nlive: {} simulated events per run ({} shoppers, stamped over the 7 days before today), Segment batches of {batch}, \
          offered open loop at {} events/s over {} connections; the twelve shipped moments plus `bench_cart_add` \
          (a webhook at every product_added: no holdout, cap or budget); webhooks to a receiver in the bench process \
@@ -263,8 +263,8 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
         args.clients.max(256),
         thousands(asked as u64),
     );
-    println!("| figure | measured by | p50 | p99 | p99.9 | count |");
-    println!("|---|---|---:|---:|---:|---:|");
+    outln!("| figure | measured by | p50 | p99 | p99.9 | count |");
+    outln!("|---|---|---:|---:|---:|---:|");
     // p99 with the upper bound of its bucket: the interpolation is an estimate, the bound is proven.
     let p99 = |f: fn(&Figures) -> [f64; 3]| format!("{} (≤ {})", ms(median_of(all, |x| f(x)[1])), ms(median_of(all, |x| f(x)[2])));
     type Row = (&'static str, &'static str, fn(&Figures) -> [f64; 3], fn(&Figures) -> f64);
@@ -274,16 +274,16 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
         ("webhook delivery, outbox → 2xx", "glint_webhook_delivery_seconds", |f| f.delivery, |f| f.delivery_n),
     ];
     for (figure, metric, get, count) in rows {
-        println!("| {figure} | server, `{metric}` | {} | {} | – | {} |", ms(median_of(all, |x| get(x)[0])), p99(get), n(med(count)));
+        outln!("| {figure} | server, `{metric}` | {} | {} | – | {} |", ms(median_of(all, |x| get(x)[0])), p99(get), n(med(count)));
     }
-    println!(
+    outln!(
         "| ingestion acknowledgement (fsync'd), from each request's scheduled time | load generator | {} | {} | {} | {} requests |",
         ms(med(|f| f.ack[0])),
         ms(med(|f| f.ack[1])),
         ms(med(|f| f.ack[2])),
         n(med(|f| f.requests as f64))
     );
-    println!(
+    outln!(
         "| `GET /v1/decide/{{user}}` during the load (1 keep-alive connection, paced ≤ {}/s: {} req/s) | client round trip, loopback | {} | {} | {} | {} |",
         thousands((1.0 / DECIDE_UNDER_LOAD_EVERY.as_secs_f64()) as u64),
         n(med(|f| f.load_rps)),
@@ -292,7 +292,7 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
         us(med(|f| f.load_us[2])),
         n(med(|f| f.load_n))
     );
-    println!(
+    outln!(
         "| `GET /v1/decide/{{user}}` after the load, back to back (1 keep-alive connection, {} req/s) | client round trip, loopback | {} | {} | {} | {} |",
         n(med(|f| f.idle_rps)),
         us(med(|f| f.idle_us[0])),
@@ -300,10 +300,10 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
         us(med(|f| f.idle_us[2])),
         n(med(|f| f.idle_n))
     );
-    println!();
-    println!("| achieved events/s | firings (all outcomes) | firings sent (webhook or on-site) | webhooks received (verified, unique) | late events | decide: shoppers known |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    println!(
+    outln!();
+    outln!("| achieved events/s | firings (all outcomes) | firings sent (webhook or on-site) | webhooks received (verified, unique) | late events | decide: shoppers known |");
+    outln!("|---:|---:|---:|---:|---:|---:|");
+    outln!(
         "| {} | {} | {} | {} | {} | {:.0} % |",
         n(rate),
         n(med(|f| f.firings)),
@@ -313,7 +313,7 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
         med(|f| f.known) * 100.0
     );
     let busy = med(|f| f.load_busy);
-    println!(
+    outln!(
         "\nServer percentiles are estimated from Prometheus buckets (bounds doubling from 0.1 ms for event → outbox and delivery, \
          from 50 µs for fsync) by linear interpolation within the bucket, as `histogram_quantile` does; in brackets the upper \
          bound of the p99's bucket, which is all the buckets prove. Event → outbox is timed in whole \
@@ -321,7 +321,7 @@ fn print_report(args: &Args, batch: usize, users: u64, asked: usize, runs: usize
          Decide times are client round trips over loopback, HTTP included: the engine's part is a subset.{}",
         if busy > 0.0 { format!(" During the load {} decide requests (median) were answered 503 (engine queue full) and are not in the figures.", n(busy)) } else { String::new() }
     );
-    println!(
+    outln!(
         "\nlive: event→outbox p99 {} (bucket ≤ {}) at {} events/s; decide p99 {} (idle), {} (under load)",
         ms(med(|f| f.outbox[1])),
         ms(med(|f| f.outbox[2])),

@@ -195,20 +195,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut lat = report.latencies_us.clone();
     lat.sort_unstable();
     let pct = |p: f64| lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0) as f64 / 1000.0;
-    println!();
-    println!("Top signals:");
+    outln!();
+    outln!("Top signals:");
     let mut signals: Vec<(&String, &u64)> = s.signals.iter().collect();
     signals.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let top = signals.first().map_or(1, |(_, n)| **n).max(1);
     for (name, n) in signals.iter().take(12) {
-        println!("  {name:>26} {:>9}  {}", thousands(**n), "█".repeat(((**n as f64 / top as f64) * 30.0).ceil() as usize));
+        outln!("  {name:>26} {:>9}  {}", thousands(**n), "█".repeat(((**n as f64 / top as f64) * 30.0).ceil() as usize));
     }
     let fsyncs = metrics.lines().find(|l| l.starts_with("glint_fsync_seconds_count")).and_then(|l| l.split_whitespace().last()).unwrap_or("?");
-    println!();
-    println!("Ingestion over HTTP ({url}):");
-    println!("  {} requests, acknowledgement p50 {:.1} ms, p99 {:.1} ms; {} group-commit fsyncs", thousands(report.requests), pct(0.5), pct(0.99), fsyncs);
-    println!();
-    println!(
+    outln!();
+    outln!("Ingestion over HTTP ({url}):");
+    outln!("  {} requests, acknowledgement p50 {:.1} ms, p99 {:.1} ms; {} group-commit fsyncs", thousands(report.requests), pct(0.5), pct(0.99), fsyncs);
+    outln!();
+    outln!(
         "Moments (firings by outcome; {}; demo shipping cutoff {}):",
         firings_path.display(),
         cutoff.map_or("-".to_string(), |c| c.strftime("%Y-%m-%d 12:00 UTC").to_string())
@@ -217,7 +217,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (moment, outcomes) in &by_moment {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
         let hooks = received.by_moment.get(moment).map_or(String::new(), |n| format!("  → {} webhooks", thousands(*n)));
-        println!("  {moment:>20}  {}{hooks}", parts.join(", "));
+        outln!("  {moment:>20}  {}{hooks}", parts.join(", "));
     }
     let delivered: u64 = received.by_moment.values().sum();
     // What the buckets prove: the upper bound of the bucket holding each quantile.
@@ -230,9 +230,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let e2o = (bound(0.5), bound(0.99));
-    println!();
-    println!("Webhooks (built-in receiver, Standard Webhooks signatures checked):");
-    println!(
+    outln!();
+    outln!("Webhooks (built-in receiver, Standard Webhooks signatures checked):");
+    outln!(
         "  {} nudges delivered and verified, {} bad signatures, {} re-deliveries deduplicated by webhook-id; event → outbox p50 {} p99 {}",
         thousands(delivered),
         received.bad_signatures,
@@ -251,10 +251,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         moments: crate::MomentsArg { moments: args.moments.moments.clone() },
     })
     .context("writing the report")?;
-    println!();
-    println!("Report: {} (open it in a browser: funnel, traffic, signals, outcomes, lift per moment)", page.display());
-    println!();
-    println!(
+    outln!();
+    outln!("Report: {} (open it in a browser: funnel, traffic, signals, outcomes, lift per moment)", page.display());
+    outln!();
+    outln!(
         "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings, {} webhooks delivered; data in {}",
         thousands(s.events),
         thousands(s.users),
@@ -265,7 +265,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         thousands(delivered),
         args.dir.display()
     );
-    println!("next: glint lift --data {0} --firings {0}/firings.jsonl · glint funnel --data {0} --steps product_viewed,product_added,order_completed --window 1h · glint outbox --data {0} · glint export --data {0} --out events.parquet", args.dir.display());
+    outln!("next: glint lift --data {0} --firings {0}/firings.jsonl · glint funnel --data {0} --steps product_viewed,product_added,order_completed --window 1h · glint outbox --data {0} · glint export --data {0} --out events.parquet", args.dir.display());
     if received.bad_signatures > 0 {
         anyhow::bail!("{} webhooks failed signature verification", received.bad_signatures);
     }

@@ -41,12 +41,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{:#}",
             json!({"events_removed": e.events_removed, "segments_rewritten": e.segments_rewritten, "linked_ids": e.linked_ids, "deliveries_removed": deliveries_removed, "receipt": e.receipt})
         );
     } else {
-        println!(
+        outln!(
             "erased {} events ({} linked ids, {} segments rewritten), {} webhook deliveries and the engine checkpoint; suppressed for future ingestion; receipt {}",
             e.events_removed,
             e.linked_ids,

@@ -105,7 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "label": args.label.to_string(),
             "out": args.out.display().to_string(),
         });
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     let rate = if summary.examples == 0 { 0.0 } else { 100.0 * summary.positives as f64 / summary.examples as f64 };
@@ -113,7 +113,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Label::PurchaseInSession => format!(", {} left out (no events before the purchase)", thousands(summary.no_prefix)),
         Label::PurchaseWithin { .. } => format!(", {} negatives censored (window runs past the data)", thousands(summary.censored)),
     };
-    println!(
+    outln!(
         "{} sessions: {} examples ({} train, {} test), {} positive ({rate:.2} %){left_out}; {FEATURE_COUNT} features, label {} → {}",
         thousands(summary.sessions),
         thousands(summary.examples),

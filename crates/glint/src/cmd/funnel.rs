@@ -1,15 +1,19 @@
 //! `glint funnel`: shoppers per step, conversion, drop-off and time to convert, over a data
-//! directory. The rules (ClickHouse's `windowFunnel` for `ordered` and `strict`) live in
+//! directory. The rules (ClickHouse's `windowFunnel` for `ordered` and `strict`) and both
+//! scans (columnar, the default; rows, for breakdowns the columns do not hold) live in
 //! `glint_analytics::funnel`; this file parses arguments and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use glint_analytics::funnel::{Breakdown, FunnelBuilder, FunnelError, FunnelReport, FunnelSpec, Mode, SignalRole, Step, StepStats, parse_steps};
+use glint_analytics::funnel::{Breakdown, FunnelBuilder, FunnelError, FunnelReport, FunnelSpec, Mode, SignalRole, Step, StepStats, parse_steps, scan_columns};
+use glint_log::RowsBecause;
 use glint_event::time::parse_duration_ms;
 use serde_json::{Value, json};
 
+use crate::ConfigArg;
+use crate::config::Config;
 use crate::output::{spinner, thousands};
 
 #[derive(Debug, clap::Args)]
@@ -34,9 +38,20 @@ pub struct Args {
     #[arg(long, value_name = "SIGNAL", value_delimiter = ',')]
     pub exclude: Vec<String>,
     /// Split by a property of the event starting each shopper's chain: device, country,
-    /// referrer_class, os, browser, source, utm_source, utm_medium, utm_campaign.
+    /// referrer_class, funnel_stage (the taxonomy's top/middle/bottom of its signal), os,
+    /// browser, source, utm_source, utm_medium, utm_campaign. The first four are read from the
+    /// log's column files; the others from row records (slower).
     #[arg(long, value_name = "PROPERTY", value_parser = parse_by)]
     pub by: Option<Breakdown>,
+    /// Threads for the scan.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+    /// Decode row records instead of reading the column files (slower; the reference the
+    /// columnar scan is tested against).
+    #[arg(long, hide = true)]
+    pub rows: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Print JSON: {"steps": [{"signal", "users", "conversion_from_previous",
     /// "conversion_from_first", "drop_off", "median_seconds", "p90_seconds"}, ...], ...}.
     #[arg(long)]
@@ -81,6 +96,7 @@ fn argument_of(err: &FunnelError) -> &'static str {
         FunnelError::UnknownSignal { role: SignalRole::Exclude, .. } | FunnelError::ExcludedStep { .. } => "--exclude",
         FunnelError::NotInStrict { .. } => "--mode",
         FunnelError::UnknownProperty { .. } => "--by",
+        FunnelError::Log(_) => "--data",
         _ => "--steps",
     }
 }
@@ -91,23 +107,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ModeArg::Strict => Mode::Strict,
         ModeArg::Any => Mode::Any,
     };
-    let spec = FunnelSpec::new(args.steps.0, args.window, mode, args.exclude, args.by).map_err(|e| anyhow!("{}: {e}", argument_of(&e)))?;
+    let taxonomy = Config::load(args.config.config.as_deref())?.taxonomy()?;
+    let spec = FunnelSpec::new(args.steps.0, args.window, mode, args.exclude, args.by).map_err(|e| anyhow!("{}: {e}", argument_of(&e)))?.with_taxonomy(taxonomy);
     let log = super::open_log_read(&args.data)?;
     let bar = spinner("funnel");
-    let mut b = FunnelBuilder::new(spec);
-    for (i, e) in log.scan(..)?.enumerate() {
-        b.add(&e.context("reading the log")?);
-        if i % 1_000_000 == 0 {
-            bar.set_message(format!("funnel: {} events", thousands(i as u64)));
+    let by_rows = args.rows || args.by.is_some_and(|b| !b.in_columns());
+    let report = if by_rows {
+        let mut b = FunnelBuilder::new(spec);
+        for (i, e) in log.scan(..)?.enumerate() {
+            b.add(&e.context("reading the log")?);
+            if i % 1_000_000 == 0 {
+                bar.set_message(format!("funnel: {} events", thousands(i as u64)));
+            }
         }
-    }
-    bar.finish_and_clear();
-    let report = b.finish().map_err(|e| match e {
-        FunnelError::OutOfOrder { .. } => anyhow!("reading the log: {e}"),
-        e => anyhow!("{}: {e}", argument_of(&e)),
-    })?;
+        bar.finish_and_clear();
+        b.finish().map_err(|e| match e {
+            FunnelError::OutOfOrder { .. } => anyhow!("reading the log: {e}"),
+            e => anyhow!("{}: {e}", argument_of(&e)),
+        })?
+    } else {
+        let scan = scan_columns(&spec, &log, usize::from(args.threads)).map_err(|e| match e {
+            FunnelError::Log(_) => anyhow!(e),
+            e => anyhow!("{}: {e}", argument_of(&e)),
+        })?;
+        bar.finish_and_clear();
+        let stale: Vec<&(u64, RowsBecause)> = scan.from_rows.iter().filter(|(_, why)| *why != RowsBecause::Active).collect();
+        if !stale.is_empty() {
+            // Said once, briefly: the answer is right either way, only slower.
+            eprintln!("note: {} of {} sealed segments were read from rows (no usable column file), e.g. segment {}: {:?}", stale.len(), scan.segments, stale[0].0, stale[0].1);
+        }
+        scan.report
+    };
     if args.json {
-        println!("{:#}", report_json(&report));
+        outln!("{:#}", report_json(&report));
     } else {
         print_text(&report);
     }
@@ -168,7 +200,7 @@ fn percent(x: Option<f64>) -> String {
 
 fn print_table(steps: &[StepStats]) {
     let width = steps.iter().map(|s| s.signal.len() + usize::from(s.optional)).max().unwrap_or(6).max(6);
-    println!("{:>4}  {:<width$}  {:>11}  {:>9}  {:>10}  {:>10}  {:>8}  {:>8}", "step", "signal", "shoppers", "from prev", "from first", "drop-off", "median", "p90");
+    outln!("{:>4}  {:<width$}  {:>11}  {:>9}  {:>10}  {:>10}  {:>8}  {:>8}", "step", "signal", "shoppers", "from prev", "from first", "drop-off", "median", "p90");
     for (i, s) in steps.iter().enumerate() {
         let name = if s.optional { format!("{}?", s.signal) } else { s.signal.clone() };
         let (drop, median, p90) = if i == 0 {
@@ -176,7 +208,7 @@ fn print_table(steps: &[StepStats]) {
         } else {
             (thousands(s.drop_off), s.median_seconds.map_or_else(|| "-".into(), human), s.p90_seconds.map_or_else(|| "-".into(), human))
         };
-        println!(
+        outln!(
             "{:>4}  {name:<width$}  {:>11}  {:>9}  {:>10}  {drop:>10}  {median:>8}  {p90:>8}",
             i + 1,
             thousands(s.users),
@@ -197,13 +229,13 @@ fn summary(steps: &[StepStats]) -> String {
 
 fn print_text(r: &FunnelReport) {
     print_table(&r.steps);
-    println!("{} ({} mode, window {})", summary(&r.steps), r.mode, human(r.window_s));
+    outln!("{} ({} mode, window {})", summary(&r.steps), r.mode, human(r.window_s));
     if let Some(by) = r.by {
         for g in &r.breakdown {
-            println!();
-            println!("{} = {}", by.as_str(), g.value);
+            outln!();
+            outln!("{} = {}", by.as_str(), g.value);
             print_table(&g.steps);
-            println!("{}", summary(&g.steps));
+            outln!("{}", summary(&g.steps));
         }
     }
 }

@@ -155,10 +155,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "signals": totals.signals, "rejected": rejected, "seconds": secs,
             "stopped_at": stopped.as_ref().map(|(f, r)| json!({"file": f, "line": r.line, "field": r.field, "error": r.error})),
         });
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
         for (signal, n) in &totals.signals {
-            println!("{signal:>28}  {:>12}", thousands(*n));
+            outln!("{signal:>28}  {:>12}", thousands(*n));
         }
         for (file, r) in totals.rejected.iter().take(REJECTIONS_SHOWN) {
             eprintln!("rejected {file}:{}: {}: {}", r.line, r.field, r.error);
@@ -166,7 +166,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if totals.rejected.len() > REJECTIONS_SHOWN {
             eprintln!("… and {} more rejected rows (see --json)", totals.rejected.len() - REJECTIONS_SHOWN);
         }
-        println!(
+        outln!(
             "imported {} rows: {} stored, {} already present, {} suppressed, {} rejected, in {:.1}s ({:.0} rows/s)",
             thousands(totals.rows),
             thousands(totals.stored),

@@ -170,7 +170,7 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
     file.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
     let t = &file.training;
     if args.json {
-        println!(
+        outln!(
             "{:#}",
             json!({
                 "out": args.out.display().to_string(), "algo": file.model.algorithm().as_str(), "rows": rows, "positives": positives,
@@ -180,7 +180,7 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
             })
         );
     } else {
-        println!(
+        outln!(
             "trained {} on {} sessions ({} positive) in {:.1}s: {} candidates searched, validation AUC {}, log loss {:.4}; stages: consideration ≥ {:.3}, readiness ≥ {:.3} → {}",
             file.model.algorithm().as_str(),
             thousands(rows as u64),
@@ -299,7 +299,7 @@ fn eval_table(args: &EvalArgs, csv: &Path) -> Result<ExitCode> {
         monitor.report()
     });
     if args.json {
-        println!(
+        outln!(
             "{:#}",
             json!({"auc": m.auc, "pr_auc": m.pr_auc, "log_loss": m.log_loss, "brier": m.brier, "ece": m.ece, "f1": m.f1, "f1_threshold": m.f1_threshold,
                 "base_rate": m.base_rate, "rows": m.rows, "positives": m.positives, "train_rows": ty.len(), "train_seconds": train_seconds,
@@ -309,9 +309,9 @@ fn eval_table(args: &EvalArgs, csv: &Path) -> Result<ExitCode> {
     }
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     if let Some(d) = &drift {
-        println!("{}", drift_line(d));
+        outln!("{}", drift_line(d));
     }
-    println!("eval: {} on {} test rows of {}: AUC {}, PR-AUC {}, log loss {:.4} (trained on {} rows in {train_seconds:.2}s)", file.model.algorithm().as_str(), thousands(m.rows as u64), csv.display(), f(m.auc), f(m.pr_auc), m.log_loss, thousands(ty.len() as u64));
+    outln!("eval: {} on {} test rows of {}: AUC {}, PR-AUC {}, log loss {:.4} (trained on {} rows in {train_seconds:.2}s)", file.model.algorithm().as_str(), thousands(m.rows as u64), csv.display(), f(m.auc), f(m.pr_auc), m.log_loss, thousands(ty.len() as u64));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -381,23 +381,23 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         "drift": drift.as_ref().map(drift_json),
     });
     if args.json {
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-    println!("test split: {} sessions, {} positive (base rate {:.2} %)", thousands(m.rows as u64), thousands(m.positives as u64), 100.0 * m.base_rate);
-    println!("  AUC-ROC     {}", f(m.auc));
-    println!("  PR-AUC      {}", f(m.pr_auc));
-    println!("  log loss    {:.4}", m.log_loss);
-    println!("  Brier       {:.4}", m.brier);
-    println!("  ECE         {:.4}", m.ece);
-    println!("  F1 (best)   {} at p ≥ {}", f(m.f1), f(m.f1_threshold));
+    outln!("test split: {} sessions, {} positive (base rate {:.2} %)", thousands(m.rows as u64), thousands(m.positives as u64), 100.0 * m.base_rate);
+    outln!("  AUC-ROC     {}", f(m.auc));
+    outln!("  PR-AUC      {}", f(m.pr_auc));
+    outln!("  log loss    {:.4}", m.log_loss);
+    outln!("  Brier       {:.4}", m.brier);
+    outln!("  ECE         {:.4}", m.ece);
+    outln!("  F1 (best)   {} at p ≥ {}", f(m.f1), f(m.f1_threshold));
     let prefix: Vec<String> = PREFIXES.iter().map(|k| format!("{k}: {}", by_prefix.get(&k.to_string()).and_then(Value::as_f64).map_or("-".into(), |a| format!("{a:.3}")))).collect();
-    println!("  AUC by prefix length (events seen): {}", prefix.join(", "));
+    outln!("  AUC by prefix length (events seen): {}", prefix.join(", "));
     if let Some(d) = &drift {
-        println!("  {}", drift_line(d));
+        outln!("  {}", drift_line(d));
     }
-    println!("eval: {} on {} test sessions: AUC {}, PR-AUC {}, log loss {:.4}", file.model.algorithm().as_str(), thousands(m.rows as u64), f(m.auc), f(m.pr_auc), m.log_loss);
+    outln!("eval: {} on {} test sessions: AUC {}, PR-AUC {}, log loss {:.4}", file.model.algorithm().as_str(), thousands(m.rows as u64), f(m.auc), f(m.pr_auc), m.log_loss);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -421,14 +421,14 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
         .map(|(i, v)| json!({"feature": names.get(i).cloned().unwrap_or_default(), "value": e.features.get(i), "contribution": v}))
         .collect();
     if args.json {
-        println!("{:#}", json!({"user": args.user, "session": e.session, "p": p, "stage": stage.as_str(), "base": c.base, "contributions": top}));
+        outln!("{:#}", json!({"user": args.user, "session": e.session, "p": p, "stage": stage.as_str(), "base": c.base, "contributions": top}));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} — session {} ({}): p = {p:.3}, stage {}", args.user, e.session, glint_event::time::format_rfc3339_s(e.start_ms), stage.as_str());
-    println!("  {:<34} {:>12} {:>13}", "feature", "value", "contribution");
+    outln!("{} — session {} ({}): p = {p:.3}, stage {}", args.user, e.session, glint_event::time::format_rfc3339_s(e.start_ms), stage.as_str());
+    outln!("  {:<34} {:>12} {:>13}", "feature", "value", "contribution");
     for t in &top {
-        println!("  {:<34} {:>12} {:>+13.4}", t["feature"].as_str().unwrap_or(""), t["value"].as_f64().map_or("-".into(), |v| format!("{v:.3}")), t["contribution"].as_f64().unwrap_or(0.0));
+        outln!("  {:<34} {:>12} {:>+13.4}", t["feature"].as_str().unwrap_or(""), t["value"].as_f64().map_or("-".into(), |v| format!("{v:.3}")), t["contribution"].as_f64().unwrap_or(0.0));
     }
-    println!("explain: {} contributions (log-odds) on a base of {:+.4} from {}", top.len(), c.base, args.model.display());
+    outln!("explain: {} contributions (log-odds) on a base of {:+.4} from {}", top.len(), c.base, args.model.display());
     Ok(ExitCode::SUCCESS)
 }

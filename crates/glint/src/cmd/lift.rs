@@ -119,10 +119,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "moments": reports,
             "summary": summary,
         });
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
         print_table(&reports);
-        println!("{summary}");
+        outln!("{summary}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -343,7 +343,7 @@ fn summary_line(reports: &[Value]) -> String {
 fn print_table(reports: &[Value]) {
     let pct = |v: &Value| v.as_f64().map_or("—".to_string(), |x| format!("{:.2}%", 100.0 * x));
     let num = |v: &Value, d: usize| v.as_f64().map_or("—".to_string(), |x| format!("{x:.d$}"));
-    println!(
+    outln!(
         "{:<22} {:>16} {:>16} {:>26} {:>10} {:>8} {:>8} {:>8} {:>8}",
         "moment", "treatment", "holdout", "lift (95% CI)", "rel", "p", "P(t>h)", "SRM p", "censored"
     );
@@ -358,7 +358,7 @@ fn print_table(reports: &[Value]) {
         if r["guardrail"]["harmed"] == json!(true) {
             flags += " GUARDRAIL!";
         }
-        println!(
+        outln!(
             "{:<22} {:>16} {:>16} {:>26} {:>10} {:>8} {:>8} {:>8} {:>8}{flags}",
             r["moment"].as_str().unwrap_or_default(),
             arm(&r["treatment"]),

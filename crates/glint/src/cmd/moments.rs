@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let Some(path) = args.check else {
-        print!("{}", glint_engine::DEFAULT_MOMENTS_TOML);
+        out!("{}", glint_engine::DEFAULT_MOMENTS_TOML);
         return Ok(ExitCode::SUCCESS);
     };
     let cfg = Config::load(args.config.config.as_deref())?;
@@ -34,12 +34,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         let moments: Vec<_> = rules.moments.iter().map(moment_json).collect();
         let budget = rules.budget.map(|b| json!({"max": b.max, "window_ms": b.window_ms}));
-        println!("{}", serde_json::to_string_pretty(&json!({"file": path.display().to_string(), "budget": budget, "moments": moments}))?);
+        outln!("{}", serde_json::to_string_pretty(&json!({"file": path.display().to_string(), "budget": budget, "moments": moments}))?);
     } else {
-        println!("{:<22} {:<10} {:<9} {:>7} {:<16} {:>4}  action", "moment", "trigger", "cap", "holdout", "consent", "prio");
+        outln!("{:<22} {:<10} {:<9} {:>7} {:<16} {:>4}  action", "moment", "trigger", "cap", "holdout", "consent", "prio");
         for m in &rules.moments {
             let cap = m.cap_ms.map_or("none".to_string(), |ms| format!("{}/{}", m.cap_count, human_ms(ms)));
-            println!(
+            outln!(
                 "{:<22} {:<10} {:<9} {:>6.1}% {:<16} {:>4}  {}",
                 m.name,
                 trigger_kind(&m.trigger),
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
         let budget = rules.budget.map_or("no contact budget".to_string(), |b| format!("contact budget {} per {}", b.max, human_ms(b.window_ms)));
-        println!("\nmoments: {} valid: {} moments, {budget}", path.display(), rules.moments.len());
+        outln!("\nmoments: {} valid: {} moments, {budget}", path.display(), rules.moments.len());
     }
     Ok(ExitCode::SUCCESS)
 }

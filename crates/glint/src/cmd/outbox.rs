@@ -44,9 +44,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             other => other.with_context(|| format!("re-driving in {}", dir.display()))?,
         };
         if args.json {
-            println!("{}", json!({"redriven": n}));
+            outln!("{}", json!({"redriven": n}));
         } else {
-            println!("outbox: {n} dead letter(s) made pending again; the next `glint serve` delivers them");
+            outln!("outbox: {n} dead letter(s) made pending again; the next `glint serve` delivers them");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -57,12 +57,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .iter()
                 .map(|d| json!({"fire_id": d.fire_id, "endpoint": d.endpoint, "user": d.user, "attempts": d.attempts, "status": d.status, "error": d.error, "enqueued_ms": d.enqueued_ms, "dead_ms": d.dead_ms}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
             for d in &dead {
-                println!("{}  {:<12} {:<20} {} attempts  {}", d.fire_id, d.endpoint, d.user, d.attempts, d.error);
+                outln!("{}  {:<12} {:<20} {} attempts  {}", d.fire_id, d.endpoint, d.user, d.attempts, d.error);
             }
-            println!("outbox: {} dead letter(s); `glint outbox --data {} --redrive` retries them", dead.len(), args.data.display());
+            outln!("outbox: {} dead letter(s); `glint outbox --data {} --redrive` retries them", dead.len(), args.data.display());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -73,15 +73,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .iter()
             .map(|e| json!({"endpoint": e.endpoint, "pending": e.pending, "delivered": e.delivered, "dead": e.dead, "oldest_pending_age_ms": e.oldest_pending_age_ms}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"endpoints": rows}))?);
+        outln!("{}", serde_json::to_string_pretty(&json!({"endpoints": rows}))?);
     } else {
-        println!("{:<16} {:>10} {:>10} {:>8}  oldest pending", "endpoint", "pending", "delivered", "dead");
+        outln!("{:<16} {:>10} {:>10} {:>8}  oldest pending", "endpoint", "pending", "delivered", "dead");
         for e in &summary.endpoints {
             let age = e.oldest_pending_age_ms.map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
-            println!("{:<16} {:>10} {:>10} {:>8}  {age}", e.endpoint, thousands(e.pending), thousands(e.delivered), thousands(e.dead));
+            outln!("{:<16} {:>10} {:>10} {:>8}  {age}", e.endpoint, thousands(e.pending), thousands(e.delivered), thousands(e.dead));
         }
         let (p, d, x) = summary.endpoints.iter().fold((0, 0, 0), |a, e| (a.0 + e.pending, a.1 + e.delivered, a.2 + e.dead));
-        println!("outbox: {} pending, {} delivered, {} dead across {} endpoint(s)", thousands(p), thousands(d), thousands(x), summary.endpoints.len());
+        outln!("outbox: {} pending, {} delivered, {} dead across {} endpoint(s)", thousands(p), thousands(d), thousands(x), summary.endpoints.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -126,17 +126,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .collect();
         let drift = engine.drift().map(|d| super::intent::drift_json(&d));
         let model = engine.model().map(|m| m.id().to_string());
-        println!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers(), "intent_model": model, "drift": drift}));
+        outln!("{:#}", json!({"events": n_events, "firings": n_firings, "moments": moments, "collisions": collisions, "pending_timers": engine.pending_timers(), "intent_model": model, "drift": drift}));
         return Ok(ExitCode::SUCCESS);
     }
     for (moment, t) in &totals {
         let outcomes: Vec<String> = t.outcomes.iter().map(|(o, n)| format!("{o} {}", thousands(*n))).collect();
-        println!("{moment}: {} ; {} shoppers reached", outcomes.join(", "), thousands(t.reached.len() as u64));
+        outln!("{moment}: {} ; {} shoppers reached", outcomes.join(", "), thousands(t.reached.len() as u64));
         for (day, n) in &t.per_day {
-            println!("  {day} {:>8}  {}", thousands(*n), "█".repeat((*n as f64).log2().max(0.0).ceil() as usize));
+            outln!("  {day} {:>8}  {}", thousands(*n), "█".repeat((*n as f64).log2().max(0.0).ceil() as usize));
         }
     }
-    println!(
+    outln!(
         "replayed {} events: {} firings to {} ({} shopper-hours with more than one moment; {} timers still pending at the end of the data)",
         thousands(n_events),
         thousands(n_firings),
@@ -145,7 +145,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         thousands(engine.pending_timers() as u64)
     );
     if let (Some(m), Some(d)) = (engine.model(), engine.drift()) {
-        println!("intent: scored with {}; {}", m.id(), super::intent::drift_line(&d));
+        outln!("intent: scored with {}; {}", m.id(), super::intent::drift_line(&d));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,7 +54,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     write(&args)?;
-    println!("report: {}", args.out.display());
+    outln!("report: {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 

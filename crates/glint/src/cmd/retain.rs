@@ -28,6 +28,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let mut log = super::open_log(&args.data, cfg.log_options())?;
     let r = log.apply_retention(super::now_ms() - age)?;
-    println!("retention removed {} events ({} segments deleted, {} rewritten)", r.events_removed, r.segments_deleted, r.segments_rewritten);
+    outln!("retention removed {} events ({} segments deleted, {} rewritten)", r.events_removed, r.segments_deleted, r.segments_rewritten);
     Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             });
         }
         // Tests and scripts read this line to learn the port when listening on :0.
-        println!("glint serving on http://{bound} (data: {}, {} events stored)", args.data.display(), crate::output::thousands(events));
+        outln!("glint serving on http://{bound} (data: {}, {} events stored)", args.data.display(), crate::output::thousands(events));
         glint_server::serve(listener, &server, shutdown_signal()).await.context("serving HTTP")?;
         eprintln!("glint stopped");
         Ok::<_, anyhow::Error>(())

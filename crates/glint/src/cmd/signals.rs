@@ -192,16 +192,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pairs.len()
     );
     if args.json {
-        println!("{:#}", json!({"target": target.name(), "shoppers": n_shoppers, "reached": reached, "signals": rows, "pairs": pairs, "summary": summary}));
+        outln!("{:#}", json!({"target": target.name(), "shoppers": n_shoppers, "reached": reached, "signals": rows, "pairs": pairs, "summary": summary}));
         return Ok(ExitCode::SUCCESS);
     }
     let pct = |v: &Value| v.as_f64().map_or("—".to_string(), |x| format!("{:.2}%", 100.0 * x));
     let num = |v: &Value| v.as_f64().map_or("—".to_string(), |x| format!("{x:.2}"));
-    println!("{:<28} {:>10} {:>10} {:>10} {:>22}", "signal", "shoppers", "with", "without", "ratio (95% CI)");
+    outln!("{:<28} {:>10} {:>10} {:>10} {:>22}", "signal", "shoppers", "with", "without", "ratio (95% CI)");
     for r in &rows {
         let ratio = &r["ratio"];
         let ratio = if ratio.is_null() { "—".to_string() } else { format!("{} [{}, {}]", num(&ratio["value"]), num(&ratio["ci_low"]), num(&ratio["ci_high"])) };
-        println!(
+        outln!(
             "{:<28} {:>10} {:>10} {:>10} {:>22}",
             r["signal"].as_str().unwrap_or_default(),
             thousands(r["shoppers"].as_u64().unwrap_or(0)),
@@ -211,10 +211,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     if !pairs.is_empty() {
-        println!();
-        println!("{:<28} {:<28} {:>10} {:>8} {:>6}", "of shoppers who did", "the share who did", "both", "share", "lift");
+        outln!();
+        outln!("{:<28} {:<28} {:>10} {:>8} {:>6}", "of shoppers who did", "the share who did", "both", "share", "lift");
         for p in &pairs {
-            println!(
+            outln!(
                 "{:<28} {:<28} {:>10} {:>8} {:>6}",
                 p["from"].as_str().unwrap_or_default(),
                 p["to"].as_str().unwrap_or_default(),
@@ -224,6 +224,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
-    println!("{summary}");
+    outln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,10 @@ pub struct Args {
     /// Write straight into this data directory's log (fastest; for big benchmarks).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// With --data: seal the last segment too, as a long-running log's would be (its column
+    /// file is written, so analytics reads no row records). Benchmarks use it.
+    #[arg(long, requires = "data")]
+    pub seal: bool,
     /// Post live to a running server, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
@@ -87,6 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut log = super::open_log(data, cfg.log_options())?;
         let bar = spinner("simulating");
         let n = into_log(sim, &decoder, &mut log, |n| bar.set_message(format!("simulating: {} events", thousands(n))))?;
+        if args.seal {
+            log.rotate()?;
+        }
         bar.finish_and_clear();
         let s = log.summary();
         eprintln!(

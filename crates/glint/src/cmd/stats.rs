@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let last = s.last_ms.map(format_rfc3339_ms);
     if args.json {
         let out = json!({"events": s.events, "users": s.users, "sessions": s.sessions, "signals": s.signals, "first": first, "last": last});
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     let mut signals: Vec<(&String, &u64)> = s.signals.iter().collect();
@@ -44,9 +44,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let width = signals.first().map_or(1, |(_, n)| **n).max(1);
     for (name, n) in signals {
         let bar = "█".repeat(((*n as f64 / width as f64) * 30.0).ceil() as usize);
-        println!("{name:>28} {:>12}  {bar}", thousands(*n));
+        outln!("{name:>28} {:>12}  {bar}", thousands(*n));
     }
-    println!(
+    outln!(
         "{} events, {} shoppers, {} sessions, from {} to {}",
         thousands(s.events),
         thousands(s.users),
