@@ -1,16 +1,18 @@
 //! Glint's purchase-intent model: what a shopper's micro-conversions say about a purchase.
 //!
-//! This first slice turns events into a labelled feature matrix, with one code path for
-//! training and serving:
+//! It turns events into a labelled feature matrix, with one code path for training and
+//! serving, and learns, judges and explains the model:
 //!
 //! - [`features`]: [`ShopperHistory`] (one per shopper) and [`SessionFeatures`] (one per
 //!   session) accumulate events one at a time and read out a fixed, named vector
-//!   ([`FEATURE_NAMES`], versioned by [`FeatureSchema`]). The batch export uses them now; the
-//!   live engine will feed the same accumulators to score incrementally.
+//!   ([`FEATURE_NAMES`], versioned by [`FeatureSchema`]). The batch export uses them, and the
+//!   live engine (`glint-engine`) feeds the very same accumulators to score incrementally.
 //! - [`dataset`]: sessions exactly as `glint stats` counts them, the labels
 //!   `purchase-in-session` and `purchase-within:DURATION` ([`Label`]), the time split, and the
 //!   CSV of `glint features` — two passes over the events ([`SessionPlanner`], then
 //!   [`ExampleBuilder`]).
+//! - [`model`]: the learners (logistic regression, histogram GBDT), their search, the model
+//!   file, metrics, stage thresholds and drift (PSI).
 //!
 //! ```
 //! use glint_event::{Builtin, Event, Signal, Source, Taxonomy};

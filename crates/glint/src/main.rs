@@ -139,10 +139,13 @@ enum Command {
     /// Example: glint train --data ./data --out intent.model --algo gbdt
     Train(cmd::intent::TrainArgs),
     /// Judge the intent model on a time split: AUC-ROC, PR-AUC, log loss, Brier, calibration
-    /// error, best F1, and AUC by prefix length (how early a purchase is foreseen).
+    /// error, best F1, AUC by prefix length (how early a purchase is foreseen), and drift (the
+    /// population stability index of each feature and of the score against training; 0.2 or
+    /// more is flagged).
     ///
     /// Sessions sorted by start, the first 80 % train, the rest test. With --model, that file
-    /// is judged; without, one is trained on the train split. Example:
+    /// is judged; without, one is trained on the train split. `--features-csv` judges any
+    /// table with a `split` column instead. Example:
     ///   glint eval --data ./data --split-time-fraction 0.8 --algo gbdt --json
     Eval(cmd::intent::EvalArgs),
     /// Why a shopper's latest session scores as it does: the model's top contributions.

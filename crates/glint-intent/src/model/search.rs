@@ -150,19 +150,48 @@ pub fn search_logistic(
     search(candidates, valid, criterion, |p| Logistic::fit(p, train.0, train.1), Logistic::predict_proba)
 }
 
-fn search<P: Clone, M>(
+/// Fit every candidate, on as many threads as the machine has (candidates are independent and
+/// each fit is seeded, so the models do not depend on the threads); results in candidate order.
+fn fit_all<P: Sync, M: Send>(candidates: &[P], fit: impl Fn(&P) -> Result<M, Error> + Sync) -> Vec<Result<M, Error>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(candidates.len());
+    if threads <= 1 {
+        return candidates.iter().map(fit).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<(usize, Result<M, Error>)>> = std::sync::Mutex::new(Vec::with_capacity(candidates.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = candidates.get(i) else { break };
+                    let r = fit(p);
+                    // A poisoned lock means another fit panicked; the scope re-raises it.
+                    if let Ok(mut d) = done.lock() {
+                        d.push((i, r));
+                    }
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+fn search<P: Clone + Sync, M: Send>(
     candidates: &[P],
     valid: (&Matrix, &[bool]),
     criterion: Criterion,
-    mut fit: impl FnMut(&P) -> Result<M, Error>,
+    fit: impl Fn(&P) -> Result<M, Error> + Sync,
     predict: impl Fn(&M, &[f64]) -> f64,
 ) -> Result<Search<P, M>, Error> {
     let (vx, vy) = valid;
     vx.check_labels(vy)?;
     let mut trials = Vec::with_capacity(candidates.len());
     let mut best: Option<(usize, M)> = None;
-    for params in candidates {
-        let model = fit(params)?;
+    for (params, fitted) in candidates.iter().zip(fit_all(candidates, fit)) {
+        let model = fitted?;
         let probs: Vec<f64> = (0..vx.n_rows()).map(|i| predict(&model, vx.row(i))).collect();
         let trial = Trial {
             params: params.clone(),

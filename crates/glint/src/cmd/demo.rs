@@ -100,6 +100,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    // An intent model, trained on the weeks before (other shoppers, another seed), so the live
+    // engine scores with it and the report can judge it on the demo's own traffic.
+    let model_path = args.dir.join("intent-model.json");
+    let model_id = train_demo_model(&args, &model_path)?;
     let wall_ms = args.minutes.max(0.05) * 60_000.0;
     let speedup = (f64::from(args.days) * 86_400_000.0) / (wall_ms * 0.95);
     let received: Receiver = Default::default();
@@ -120,6 +124,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         live.lateness_ms = (speedup * 3_000.0).max(2.0 * 3_600_000.0) as i64;
         live.endpoints = vec![shop];
         live.deliver_max_age_ms = None;
+        live.intent_model = Some(model_path.clone());
+        live.engine.intent_features = true;
         let server = glint_server::Server::with_live(log, glint_server::ServerConfig::new(DEMO_KEY), live).context("starting the live engine")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a local port")?;
         let addr = listener.local_addr()?;
@@ -240,19 +246,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
         e2o.0,
         e2o.1
     );
+    let drift_sessions = crate::prom::counter(&metrics, "glint_intent_drift_sessions", None);
+    let score_psi = crate::prom::counter(&metrics, "glint_intent_score_psi", None);
+    let drifted = metrics.lines().filter(|l| l.starts_with("glint_intent_psi{")).filter(|l| l.split_whitespace().last().and_then(|v| v.parse::<f64>().ok()).is_some_and(|p| p >= 0.2)).count();
+    outln!();
+    outln!("Intent (model {model_id}, trained on the previous weeks of other shoppers; {}):", model_path.display());
+    outln!(
+        "  receipts of sent and held-out nudges carry its score, stage and top features; drift over {} sampled sessions: score PSI {score_psi:.3}, {drifted} features at PSI ≥ 0.2",
+        thousands(drift_sessions as u64)
+    );
     // The report: funnel, traffic, signals, firing outcomes and each moment's lift.
     let page = args.dir.join("report.html");
     super::report::write(&super::report::Args {
         data: args.dir.clone(),
         firings: Some(firings_path.clone()),
-        model: None,
+        model: Some(model_path.clone()),
         out: page.clone(),
         config: crate::ConfigArg { config: None },
         moments: crate::MomentsArg { moments: args.moments.moments.clone() },
     })
     .context("writing the report")?;
     outln!();
-    outln!("Report: {} (open it in a browser: funnel, traffic, signals, outcomes, lift per moment)", page.display());
+    outln!("Report: {} (open it in a browser: funnel, traffic, signals, outcomes, lift per moment, the intent model's calibration)", page.display());
     outln!();
     outln!(
         "demo: {} events from {} shoppers in {} sessions stored durably in {:.1}s ({} rejected); {} moment firings, {} webhooks delivered; data in {}",
@@ -273,4 +288,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         anyhow::bail!("{} requests failed; first: {}", report.failed_requests, report.first_failure.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Simulate the weeks before the demo (half as many shoppers, another seed) and train the
+/// intent model on them; returns the model's id as the live engine will name it.
+fn train_demo_model(args: &Args, out: &std::path::Path) -> Result<String> {
+    let bar = spinner("training an intent model on the previous weeks' simulated history");
+    let history = args.dir.join("history");
+    let _ = std::fs::remove_dir_all(&history);
+    let cfg = crate::config::Config::default();
+    let mut sim_cfg = super::simulate::sim_config((args.users / 2).max(300), args.days, args.seed.wrapping_add(1), None, true)?;
+    sim_cfg.start_ms -= i64::from(args.days) * 86_400_000;
+    let decoder = glint_event::wire::Decoder::new(cfg.taxonomy()?, cfg.decode_options()?);
+    let mut log = super::open_log(&history, cfg.log_options())?;
+    super::simulate::into_log(Simulator::new(sim_cfg), &decoder, &mut log, |_| {})?;
+    drop(log);
+    let label = glint_intent::Label::PurchaseInSession;
+    let (file, rows, positives) = super::intent::train_on_data(&history, &crate::ConfigArg { config: None }, label, glint_intent::model::Algorithm::Gbdt)?;
+    file.save(out).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::remove_dir_all(&history).with_context(|| format!("removing {}", history.display()))?;
+    let model = glint_server::load_intent_model(out).map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
+    eprintln!("glint demo: intent model {} trained on {} sessions ({} with a purchase)", model.id(), thousands(rows as u64), thousands(positives as u64));
+    Ok(model.id().to_string())
 }

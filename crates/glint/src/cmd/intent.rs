@@ -146,15 +146,21 @@ fn fit(x: &Matrix, y: &[bool], algo: Algorithm, label: &str, schema: String) -> 
     Ok(model::train(x, y, &TrainOptions::new(algo, schema, label))?)
 }
 
+/// Train on every session of a data directory (what `glint train --data` does): the model file,
+/// rows and positive rows.
+pub fn train_on_data(data: &Path, config: &ConfigArg, label: Label, algo: Algorithm) -> Result<(ModelFile, usize, usize)> {
+    let (examples, _) = examples(data, config, label, 1.0, &[])?;
+    let (x, y) = matrix(examples.iter())?;
+    let positives = y.iter().filter(|l| **l).count();
+    Ok((fit(&x, &y, algo, &label.to_string(), schema_id())?, y.len(), positives))
+}
+
 pub fn train(args: TrainArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let (file, rows, positives) = match (&args.data, &args.features_csv) {
         (Some(data), _) => {
             let label: Label = args.label.as_deref().unwrap_or("purchase-in-session").parse().map_err(|e: glint_intent::Error| anyhow::anyhow!("--label: {e}"))?;
-            let (examples, _) = examples(data, &args.config, label, 1.0, &[])?;
-            let (x, y) = matrix(examples.iter())?;
-            let positives = y.iter().filter(|l| **l).count();
-            (fit(&x, &y, args.algo, &label.to_string(), schema_id())?, y.len(), positives)
+            train_on_data(data, &args.config, label, args.algo)?
         }
         (None, Some(csv)) => {
             let column = args.label.clone().unwrap_or_else(|| "label".into());
