@@ -51,7 +51,8 @@ use std::path::{Path, PathBuf};
 use glint_event::{DeviceType, Event, ReferrerClass, Signal};
 
 use crate::Error;
-use crate::segment::sync_dir;
+use crate::codec::{put_varint, unzigzag, zigzag};
+use crate::segment::{sync_dir, u32_at, u64_at};
 
 const MAGIC: &[u8; 8] = b"GLNTCOL\0";
 /// The column format this build writes and reads; a file of another version is not read (the
@@ -342,21 +343,6 @@ fn trim(c: &mut SegmentColumns, want: ColumnSet) {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
 
 /// Bytes per value for ids 0..=`max` (1 to 4).
 fn width_for(max: usize) -> usize {
@@ -472,15 +458,6 @@ pub(crate) enum Unusable {
     Bad(String),
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
 
 /// Reads values off a byte slice, failing instead of panicking when it runs short.
 struct Reader<'a> {
