@@ -253,7 +253,7 @@ fn openapi_lists_every_route_the_server_answers() {
     let allow = pre.headers().get("access-control-allow-headers").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     assert!(allow.contains("authorization") && allow.contains("content-type"), "{allow}");
     assert_eq!(pre.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
-    for path in ["/v1/track", "/v1/t", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch", "/v1/b", "/v1/import", "/mp/collect", "/batch", "/capture", "/e", "/i/v0/e", "/v1/users/{id}", "/health", "/metrics", "/openapi.json"] {
+    for path in ["/v1/track", "/v1/t", "/v1/identify", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch", "/v1/b", "/v1/import", "/mp/collect", "/batch", "/capture", "/e", "/i/v0/e", "/v1/users/{id}", "/v1/decide/{user}", "/v1/lift", "/health", "/metrics", "/openapi.json"] {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
     // And no documented path is a 404.

@@ -1,6 +1,6 @@
 //! The live engine inside `glint serve`: moments fire as event time passes the wall-clock
-//! watermark, firings land in the data directory's firing log once, and `/v1/decide` answers
-//! from the engine's state.
+//! watermark, firings land in the data directory's firing log once, `/v1/decide` answers
+//! from the engine's state, and `/v1/lift` equals `glint lift` on the same directory.
 
 use std::time::{Duration, Instant};
 
@@ -99,6 +99,81 @@ fn the_live_engine_fires_moments_and_answers_decisions() {
     let n = firings(&data).iter().filter(|f| f["user"] == "idle-cart" && f["moment"] == "cart_wobble").count();
     assert_eq!(n, 1);
     assert_eq!(decide(&s, "idle-cart")["cart"]["value"], 25.0, "state restored");
+}
+
+fn get_lift(s: &Server, query: &str) -> Value {
+    let mut resp = crate::util::agent().get(&format!("{}/v1/lift{query}", s.url)).header("authorization", &basic(KEY)).call().expect("lift");
+    let text = resp.body_mut().read_to_string().expect("body");
+    assert_eq!(resp.status().as_u16(), 200, "{text}");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// Issue 5: "`glint lift` … and the same live from the server".
+#[test]
+fn live_lift_equals_glint_lift_on_the_same_directory() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let moments = dir.path().join("moments.toml");
+    // Half held out, so both arms fill; a day of lateness and history three hours old, so
+    // only the events move event time (the wall clock stays a day behind them) and the
+    // firings are settled once the last batch is applied.
+    std::fs::write(
+        &moments,
+        "[[moment]]\nname = \"cart_wobble\"\ntrigger = { absence = \"2s\", after = [\"product_added\", \"product_removed\", \"order_completed\"] }\ncondition = \"cart.items > 0\"\ncap = \"1/24h\"\nholdout = 0.5\nconsent = \"marketing\"\nkpi = { signals = [\"order_completed\"], within = \"10m\" }\n",
+    )
+    .expect("write moments");
+    let config = dir.path().join("glint.toml");
+    std::fs::write(&config, format!("[engine]\nallowed_lateness = \"1d\"\nmoments = {:?}\n", moments.to_str().expect("utf-8"))).expect("write config");
+    let config = config.to_str().expect("utf-8");
+    let s = Server::start_with(&data, &["--config", config]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let t0 = now - 3 * 3_600_000;
+    let consent = json!({"consent": {"categoryPreferences": {"marketing": true}}});
+    let n_shoppers: i64 = 60;
+    let carts: Vec<Value> = (0..n_shoppers)
+        .map(|i| json!({"type": "track", "userId": format!("s{i}"), "event": "Product Added", "messageId": format!("c{i}"), "timestamp": iso(t0 + i * 1000), "properties": {"product_id": "p1", "price": 20}, "context": consent}))
+        .collect();
+    assert_eq!(s.post("/v1/batch", json!({"batch": carts}).to_string().as_bytes()).status, 200);
+    // A third order within the KPI window (after every cart fell due, so each one fired), and
+    // a page view two hours on closes every window: nothing is censored.
+    let mut later: Vec<Value> = (0..n_shoppers)
+        .filter(|i| i % 3 == 0)
+        .map(|i| json!({"type": "track", "userId": format!("s{i}"), "event": "Order Completed", "messageId": format!("o{i}"), "timestamp": iso(t0 + 120_000 + i * 1000), "properties": {"order_id": format!("o{i}"), "revenue": 20}, "context": consent}))
+        .collect();
+    later.push(json!({"type": "page", "userId": "clock", "messageId": "end", "timestamp": iso(t0 + 2 * 3_600_000), "context": consent}));
+    assert_eq!(s.post("/v1/batch", json!({"batch": later}).to_string().as_bytes()).status, 200);
+    let started = Instant::now();
+    while firings(&data).len() < n_shoppers as usize {
+        assert!(started.elapsed() < Duration::from_secs(10), "not every cart fired: {:?}", firings(&data));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let live = get_lift(&s, "");
+    let live_cuped = get_lift(&s, "?cuped=true");
+    let m = &live["moments"][0];
+    assert_eq!(m["moment"], "cart_wobble", "{live:#}");
+    let (t, h) = (m["treatment"]["n"].as_u64().expect("n"), m["holdout"]["n"].as_u64().expect("n"));
+    assert_eq!(t + h, n_shoppers as u64, "every shopper counted once: {m:#}");
+    assert!(t > 0 && h > 0, "both arms: {m:#}");
+    assert_eq!(m["censored"], 0);
+    assert_eq!(m["treatment"]["conversions"].as_u64().expect("c") + m["holdout"]["conversions"].as_u64().expect("c"), 20, "{m:#}");
+    assert!(live_cuped["moments"][0].get("lift_abs_cuped").is_some());
+    assert!(live["moments"][0].get("lift_abs_cuped").is_none());
+    // Authorised like decisions.
+    let anonymous = crate::util::agent().get(&format!("{}/v1/lift", s.url)).call().expect("call");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let wrong = crate::util::agent().get(&format!("{}/v1/lift", s.url)).header("authorization", &basic("nope")).call().expect("call");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let bad = crate::util::agent().get(&format!("{}/v1/lift?cuped=maybe", s.url)).header("authorization", &basic(KEY)).call().expect("call");
+    assert_eq!(bad.status().as_u16(), 400);
+
+    drop(s);
+    let (d, f) = (data.to_str().expect("utf-8"), data.join("firings.jsonl"));
+    let f = f.to_str().expect("utf-8");
+    let offline: Value = serde_json::from_str(&crate::util::ok(&["lift", "--data", d, "--firings", f, "--config", config, "--json"])).expect("json");
+    assert_eq!(live, offline, "the same numbers live and offline");
+    let offline_cuped: Value = serde_json::from_str(&crate::util::ok(&["lift", "--data", d, "--firings", f, "--config", config, "--cuped", "--json"])).expect("json");
+    assert_eq!(live_cuped, offline_cuped);
 }
 
 /// A model file trained on simulated history (`algo`), written to `out`.

@@ -1,7 +1,8 @@
 //! `glint report` on simulated traffic: one self-contained HTML page (no external asset),
 //! every figure present, the funnel's bars holding `glint funnel --json`'s counts, and — when
-//! Debian's `chromium` is installed — the page loaded headless without errors. With a model,
-//! the calibration figure.
+//! Debian's `chromium` is installed — the page loaded headless without errors and a screenshot
+//! kept in the target directory (`CARGO_TARGET_TMPDIR/report.png`). With a model, the
+//! calibration figure.
 
 use std::path::Path;
 
@@ -121,4 +122,18 @@ fn chromium_loads(page: &Path) {
     }
     // The funnel's rows survive parsing: one per step.
     assert_eq!(dom.matches("data-step=").count(), 4);
+
+    // A screenshot of the whole page, kept as the test's artefact for a reader's eye.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let output = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,4200"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .expect("running chromium");
+    assert!(output.status.success(), "chromium screenshot failed: {}", String::from_utf8_lossy(&output.stderr));
+    let png = std::fs::read(&shot).expect("the screenshot is written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real PNG at {}", shot.display());
+    eprintln!("report screenshot: {}", shot.display());
 }

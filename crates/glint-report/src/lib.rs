@@ -368,6 +368,45 @@ fn e2s<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// The integer range whose segmented axis has exactly `n` slots: plotters treats `a..b` of
+/// integers as the key points a..=b, so `0..n` would draw an empty slot after the last one.
+fn slots(n: usize) -> std::ops::Range<usize> {
+    0..n.saturating_sub(1)
+}
+
+/// The height of the stub drawn for a funnel step no shopper reached, as a share of the
+/// axis: a zero-height bar would leave a gap where the step's slot is.
+const EMPTY_STEP_SHARE: f64 = 0.015;
+
+/// Counts are whole: axis ticks without the ".0" plotters gives floats.
+fn whole(v: &f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Legend rows above a chart: swatch, gap and text per item, wrapped to the chart's width.
+const LEGEND_ROW_PX: u32 = 20;
+
+/// An estimate of a 12 px sans-serif label's width, generous so items never touch.
+fn label_px(text: &str) -> u32 {
+    7 * text.chars().count() as u32
+}
+
+/// Lay out legend items from `left` to the chart's right edge: each item's (x, row).
+fn legend_layout(items: &[String], left: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(items.len());
+    let (mut x, mut row) = (left, 0);
+    for item in items {
+        let width = 10 + 6 + label_px(item) + 18;
+        if x + width > W - 12 && x > left {
+            x = left;
+            row += 1;
+        }
+        out.push((x, row));
+        x += width;
+    }
+    out
+}
+
 fn funnel_svg(f: &Funnel) -> Result<String, String> {
     let n = f.steps.len();
     let max = f.steps.iter().map(|s| s.users).max().unwrap_or(0) as f64;
@@ -376,9 +415,10 @@ fn funnel_svg(f: &Funnel) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..top(max) * 1.1)
+            .build_cartesian_2d(slots(n).into_segmented(), 0f64..top(max) * 1.1)
             .map_err(e2s)?;
         let names: Vec<String> = f.steps.iter().map(|s| s.signal.clone()).collect();
+        let stub = top(max) * 1.1 * EMPTY_STEP_SHARE;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -387,12 +427,15 @@ fn funnel_svg(f: &Funnel) -> Result<String, String> {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
                 SegmentValue::Last => String::new(),
             })
+            .y_label_formatter(&whole)
             .y_desc("shoppers")
             .draw()
             .map_err(e2s)?;
         chart
             .draw_series(f.steps.iter().enumerate().map(|(i, s)| {
-                let mut r = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), s.users as f64)], PALETTE[0].filled());
+                // A step no one reached keeps its slot: a pale stub with an outline.
+                let (height, style) = if s.users == 0 { (stub, PALETTE[0].mix(0.5).filled()) } else { (s.users as f64, PALETTE[0].filled()) };
+                let mut r = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), height)], style);
                 r.set_margin(0, 0, 14, 14);
                 r
             }))
@@ -403,10 +446,10 @@ fn funnel_svg(f: &Funnel) -> Result<String, String> {
                 let centre = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
                 let lost = match (i, s.conversion_from_previous) {
                     (0, _) => String::new(),
-                    (_, Some(c)) => format!("−{} drop-off ({:.1} % kept)", s.drop_off, 100.0 * c),
-                    (_, None) => format!("−{} drop-off", s.drop_off),
+                    (_, Some(c)) if c.is_finite() => format!("−{} drop-off ({:.1} % kept)", s.drop_off, 100.0 * c),
+                    (_, _) => format!("−{} drop-off", s.drop_off),
                 };
-                EmptyElement::at((SegmentValue::CenterOf(i), s.users as f64))
+                EmptyElement::at((SegmentValue::CenterOf(i), if s.users == 0 { stub } else { s.users as f64 }))
                     + Text::new(format!("{}", s.users), (0, -20), centre.clone())
                     + Text::new(lost, (0, -5), centre)
             }))
@@ -433,6 +476,7 @@ fn hours_svg(h: &[HourCount]) -> Result<String, String> {
                 let i = x.floor();
                 if i >= 0.0 && (i as usize) < n { h[i as usize].hour.clone() } else { String::new() }
             })
+            .y_label_formatter(&whole)
             .y_desc("events")
             .draw()
             .map_err(e2s)?;
@@ -460,10 +504,10 @@ fn signals_svg(s: &[SignalCount]) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(190)
-            .build_cartesian_2d(0f64..top(max), (0..n).into_segmented())
+            .build_cartesian_2d(0f64..top(max), slots(n).into_segmented())
             .map_err(e2s)?;
         let fmt = category_labels(&names);
-        chart.configure_mesh().disable_y_mesh().y_labels(n).y_label_formatter(&fmt).x_desc("events").draw().map_err(e2s)?;
+        chart.configure_mesh().disable_y_mesh().y_labels(n).y_label_formatter(&fmt).x_label_formatter(&whole).x_desc("events").draw().map_err(e2s)?;
         chart
             .draw_series(s.iter().enumerate().map(|(i, c)| {
                 let mut r = Rectangle::new([(0.0, SegmentValue::Exact(i)), (c.events as f64, SegmentValue::Exact(i + 1))], PALETTE[4].filled());
@@ -487,15 +531,27 @@ fn outcomes_svg(o: &[MomentOutcomes]) -> Result<String, String> {
             }
         }
     }
-    svg_of(70 + 26 * n as u32, |root| {
+    // The legend gets its own rows above the plot: inside it, it covered the longest bars.
+    let y_label_px = 170;
+    let layout = legend_layout(&kinds, 12 + y_label_px);
+    let legend_px = 8 + LEGEND_ROW_PX * (layout.last().map_or(0, |&(_, row)| row) + 1);
+    svg_of(70 + legend_px + 26 * n as u32, |root| {
+        let (legend, root) = root.split_vertically(legend_px);
+        let text = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        for (k, (kind, &(x, row))) in kinds.iter().zip(&layout).enumerate() {
+            let (x, y) = (x as i32, (8 + LEGEND_ROW_PX * row + LEGEND_ROW_PX / 2) as i32);
+            legend.draw(&Rectangle::new([(x, y - 5), (x + 10, y + 5)], PALETTE[k % PALETTE.len()].filled())).map_err(e2s)?;
+            legend.draw(&Text::new(kind.clone(), (x + 16, y), text.clone())).map_err(e2s)?;
+        }
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
+            .margin_top(0)
             .x_label_area_size(30)
-            .y_label_area_size(170)
-            .build_cartesian_2d(0f64..top(max), (0..n).into_segmented())
+            .y_label_area_size(y_label_px)
+            .build_cartesian_2d(0f64..top(max), slots(n).into_segmented())
             .map_err(e2s)?;
         let fmt = category_labels(&names);
-        chart.configure_mesh().disable_y_mesh().y_labels(n).y_label_formatter(&fmt).x_desc("firings").draw().map_err(e2s)?;
+        chart.configure_mesh().disable_y_mesh().y_labels(n).y_label_formatter(&fmt).x_label_formatter(&whole).x_desc("firings").draw().map_err(e2s)?;
         for (k, kind) in kinds.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             let bars = o.iter().enumerate().filter_map(|(i, m)| {
@@ -506,13 +562,8 @@ fn outcomes_svg(o: &[MomentOutcomes]) -> Result<String, String> {
                 r.set_margin(3, 3, 0, 0);
                 Some(r)
             });
-            chart
-                .draw_series(bars)
-                .map_err(e2s)?
-                .label(kind.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+            chart.draw_series(bars).map_err(e2s)?;
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(e2s)?;
         Ok(())
     })
 }
@@ -529,12 +580,12 @@ fn lift_svg(l: &[MomentLift]) -> Result<String, String> {
     }
     let pad = ((hi - lo) * 0.08).max(0.01);
     let names: Vec<String> = l.iter().map(|m| m.moment.clone()).collect();
-    svg_of(50 + 26 * n as u32, |root| {
+    svg_of(60 + 26 * n as u32, |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(30)
+            .x_label_area_size(40)
             .y_label_area_size(170)
-            .build_cartesian_2d((lo - pad)..(hi + pad), (0..n).into_segmented())
+            .build_cartesian_2d((lo - pad)..(hi + pad), slots(n).into_segmented())
             .map_err(e2s)?;
         let fmt = category_labels(&names);
         chart
@@ -542,7 +593,11 @@ fn lift_svg(l: &[MomentLift]) -> Result<String, String> {
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&fmt)
-            .x_label_formatter(&|x| format!("{:.1} pp", 100.0 * x))
+            .x_label_formatter(&|x| {
+                // Rounding a tiny negative tick gives "-0.0": zero has no sign.
+                let pp = 100.0 * x;
+                format!("{:.1} pp", if pp.abs() < 0.05 { 0.0 } else { pp })
+            })
             .x_desc("absolute lift (percentage points)")
             .draw()
             .map_err(e2s)?;
@@ -560,6 +615,12 @@ fn lift_svg(l: &[MomentLift]) -> Result<String, String> {
             .draw_series(rows.iter().map(|&(i, _, a, b)| PathElement::new(vec![(a, SegmentValue::CenterOf(i)), (b, SegmentValue::CenterOf(i))], color(a, b).stroke_width(2))))
             .map_err(e2s)?;
         chart.draw_series(rows.iter().map(|&(i, v, a, b)| Circle::new((v, SegmentValue::CenterOf(i)), 4, color(a, b).filled()))).map_err(e2s)?;
+        // A row with no interval says so, instead of looking like a drawing fault.
+        let grey = BLACK.mix(0.5);
+        let note = TextStyle::from((FONT, 11).into_font()).color(&grey).pos(Pos::new(HPos::Left, VPos::Center));
+        chart
+            .draw_series((0..n).filter(|i| !rows.iter().any(|r| r.0 == *i)).map(|i| Text::new("no estimate (no counted firings in an arm)", (lo - pad * 0.9, SegmentValue::CenterOf(i)), note.clone())))
+            .map_err(e2s)?;
         Ok(())
     })
 }
@@ -591,7 +652,7 @@ fn prefix_svg(c: &Calibration) -> Result<String, String> {
             .caption("AUC by prefix length (events seen)", (FONT, 14))
             .x_label_area_size(36)
             .y_label_area_size(50)
-            .build_cartesian_2d((0..n.max(1)).into_segmented(), 0f64..1f64)
+            .build_cartesian_2d(slots(n).into_segmented(), 0f64..1f64)
             .map_err(e2s)?;
         let fmt = category_labels(&names);
         chart.configure_mesh().disable_x_mesh().x_labels(n.max(1)).x_label_formatter(&fmt).y_desc("AUC").draw().map_err(e2s)?;

@@ -120,3 +120,85 @@ fn odd_numbers_do_not_break_the_charts() {
     f.calibration.as_mut().unwrap().bins.clear();
     render(&f).unwrap();
 }
+
+/// Every `<rect …/>` of an SVG fragment as (x, y, width, height, fill).
+fn rects(svg: &str) -> Vec<(i64, i64, i64, i64, String)> {
+    let attr = |r: &str, name: &str| -> Option<String> {
+        let start = r.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(r[start..start + r[start..].find('"')?].to_string())
+    };
+    svg.split("<rect")
+        .skip(1)
+        .filter_map(|r| {
+            let r = &r[..r.find("/>")?];
+            let num = |name: &str| attr(r, name)?.parse::<f64>().ok().map(|v| v.round() as i64);
+            Some((num("x")?, num("y")?, num("width")?, num("height")?, attr(r, "fill")?))
+        })
+        .collect()
+}
+
+/// The text of every `<text>` element of an SVG fragment, trimmed.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text").skip(1).filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string())).collect()
+}
+
+#[test]
+fn a_funnel_step_no_one_reached_keeps_a_visible_labelled_slot() {
+    let mut f = sample();
+    f.funnel = Some(Funnel { window_s: 3600, steps: vec![step("product_viewed", 400, None), step("product_added", 0, Some(400)), step("order_completed", 0, Some(0))] });
+    let html = render(&f).unwrap();
+    let fig = figure_of(&html, "funnel");
+    // One bar per step, each with some height (the white background is the one other rect).
+    let bars: Vec<_> = rects(fig).into_iter().filter(|r| r.4 != "#FFFFFF").collect();
+    assert_eq!(bars.len(), 3, "{bars:?}");
+    assert!(bars.iter().all(|b| b.3 >= 2), "every slot is visible: {bars:?}");
+    // Each labelled with its count and name.
+    let labels = texts(fig);
+    for name in ["product_viewed", "product_added", "order_completed"] {
+        assert_eq!(labels.iter().filter(|t| *t == name).count(), 1, "{name}: {labels:?}");
+    }
+    // The bar labels come last, count then drop-off: both empty steps say 0 (and no NaN).
+    assert_eq!(labels[labels.len() - 4..], ["0", "−400 drop-off (0.0 % kept)", "0", "−0 drop-off"], "{labels:?}");
+    // No empty slot after the last step: the slots fill the plot, so the last bar ends near
+    // the right edge (margin 12, bar margin 14).
+    let right = bars.iter().map(|b| b.0 + b.2).max().unwrap();
+    assert!(right > i64::from(W) - 12 - 14 - 4, "the last bar ends at {right} of {W}");
+}
+
+#[test]
+fn the_outcome_legend_sits_above_the_bars_not_on_them() {
+    let mut f = sample();
+    // The longest bar reaches the right edge, where a legend inside the plot would sit.
+    f.outcomes = Some(
+        (0..6)
+            .map(|i| MomentOutcomes { moment: format!("m{i}"), outcomes: vec![("sent".into(), 100 + i), ("holdout".into(), 10), ("no_consent".into(), 7), ("deferred".into(), 3), ("capped".into(), 2)] })
+            .collect(),
+    );
+    let html = render(&f).unwrap();
+    let fig = figure_of(&html, "outcomes");
+    let all = rects(fig);
+    let swatches: Vec<_> = all.iter().filter(|r| r.2 == 10 && r.3 == 10).collect();
+    let bars: Vec<_> = all.iter().filter(|r| r.4 != "#FFFFFF" && !(r.2 == 10 && r.3 == 10)).collect();
+    assert_eq!(swatches.len(), 5, "one swatch per outcome: {all:?}");
+    assert_eq!(bars.len(), 30, "five outcomes on six moments");
+    let legend_bottom = swatches.iter().map(|r| r.1 + r.3).max().unwrap();
+    let bars_top = bars.iter().map(|r| r.1).min().unwrap();
+    assert!(legend_bottom < bars_top, "legend ends at y={legend_bottom}, bars start at y={bars_top}");
+    let labels = texts(fig);
+    for kind in ["sent", "holdout", "no_consent", "deferred", "capped"] {
+        assert!(labels.iter().any(|t| t == kind), "{kind} is in the legend: {labels:?}");
+    }
+    // The moment rows are exactly the moments, each labelled once: no empty row above them.
+    for i in 0..6 {
+        assert_eq!(labels.iter().filter(|t| **t == format!("m{i}")).count(), 1, "{labels:?}");
+    }
+}
+
+#[test]
+fn the_lift_plot_marks_rows_without_an_estimate_and_has_no_negative_zero() {
+    let html = render(&sample()).unwrap();
+    let fig = figure_of(&html, "lift");
+    let labels = texts(fig);
+    assert_eq!(labels.iter().filter(|t| t.starts_with("no estimate")).count(), 1, "birthday has no interval: {labels:?}");
+    assert!(!labels.iter().any(|t| t == "-0.0 pp"), "{labels:?}");
+}

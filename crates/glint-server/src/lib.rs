@@ -1,6 +1,6 @@
 //! Glint's HTTP surface: ingestion in the wire formats shops already send (Segment's HTTP
-//! API, GA4's Measurement Protocol, PostHog's capture API), erasure, health, Prometheus
-//! metrics and an OpenAPI document.
+//! API, GA4's Measurement Protocol, PostHog's capture API), erasure, decisions and live
+//! holdout lift from the live engine, health, Prometheus metrics and an OpenAPI document.
 //!
 //! [`Server::new`] takes an opened [`glint_log::Log`] and starts its writer thread
 //! ([`Ingest`]); [`Server::router`] is the axum router; [`serve`] runs it until shutdown.
@@ -85,7 +85,8 @@ impl Server {
     /// Start the log writer and the live engine: the engine first replays the log, then
     /// follows every durable batch; its firings go to the data directory's firing log, the
     /// `sent` ones with a webhook action to the outbox (`DATA/outbox`, delivering on the
-    /// current tokio runtime), and `GET /v1/decide/{user}` answers from it.
+    /// current tokio runtime), `GET /v1/decide/{user}` answers from it and `GET /v1/lift`
+    /// from a snapshot of its log position and firing log.
     ///
     /// # Errors
     /// When the log cannot be read back or the firing log cannot be opened.

@@ -27,6 +27,13 @@
 //! over whole, between two batches (the swap is atomic); a file that fails to load is counted
 //! and reported, and the model in use stays. Drift (PSI per feature and of the score, over
 //! sessions finished since the model was loaded) is published to `/metrics` every second.
+//!
+//! `GET /v1/lift` asks the engine thread for a [`Snapshot`] — the log sequence number it has
+//! applied and the firing log's length once the firings of those events were written — and
+//! then, on a blocking thread and one at a time, reads the log (read-only, events up to that
+//! number) and the firing log up to that length with `glint_analytics::lift`, the code
+//! `glint lift` runs. Ingestion and the engine carry on meanwhile; the answer is what
+//! `glint lift` would say had the server stopped at that instant.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -38,6 +45,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use glint_analytics::lift::{self, MomentKpi};
 use glint_engine::{Action, Engine, EngineConfig, Fact, Firing, IntentModel, IntentScore, Outcome};
 use glint_outbox::{Delivery, Endpoint, Outbox};
 use glint_event::time::format_rfc3339_ms;
@@ -108,13 +116,42 @@ enum Job {
     Erase(Vec<String>, oneshot::Sender<Result<usize, String>>),
     /// Score with this model from now on.
     SetModel(Arc<IntentModel>),
+    /// Where the engine stands, for a consistent lift.
+    Snapshot(oneshot::Sender<std::io::Result<Snapshot>>),
 }
+
+/// A consistent view of the log and the firing log: every event up to `seq` has been applied
+/// and its firings are within the first `firing_bytes` of the firing log (whole lines).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Snapshot {
+    seq: u64,
+    firing_bytes: u64,
+}
+
+/// Why a live lift has no answer.
+#[derive(Debug)]
+pub(crate) enum LiftFailure {
+    /// The engine's queue is full or it stopped: try again.
+    Busy(String),
+    /// Reading the log or the firing log failed.
+    Failed(String),
+}
+
+/// How often a live lift is retried when a segment it listed was sealed away under it.
+const LIFT_ATTEMPTS_MAX: usize = 3;
 
 /// A handle to the live engine thread.
 #[derive(Clone, Debug)]
 pub(crate) struct Live {
     tx: SyncSender<Job>,
     outbox: Arc<Outbox>,
+    /// The data directory (log and firing log).
+    dir: PathBuf,
+    /// The engine's moments, as lift sees them.
+    moments: Arc<Vec<MomentKpi>>,
+    /// One live lift at a time: each reads the whole log, and two at once would take both
+    /// cores of a small server from ingestion.
+    lift_turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Job {
@@ -215,6 +252,13 @@ impl Live {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| std::io::Error::other("the live engine needs a tokio runtime for webhook delivery"))?;
         outbox.start(&handle);
         let checkpoint = dir.join("engine").join("checkpoint");
+        let moments: Vec<MomentKpi> = config
+            .engine
+            .moments
+            .iter()
+            .map(|m| MomentKpi { name: m.name.clone(), kpi_signals: m.kpi_signals.clone(), kpi_window_ms: m.kpi_window_ms, holdout_share: f64::from(m.holdout_bp) / 10_000.0 })
+            .collect();
+        let dir = dir.to_path_buf();
         let (mut engine, seq) = restore(&checkpoint, &config.engine, &taxonomy);
         // The model scores the replay too; a configured file that exists must load.
         let mut model_stamp = None;
@@ -264,7 +308,7 @@ impl Live {
             std::thread::Builder::new().name("glint-model-watch".into()).spawn(move || watch_model(&path, model_stamp, interval, &tx, &metrics))?;
         }
         std::thread::Builder::new().name("glint-engine".into()).spawn(move || run(st, &rx, lateness, wall_clock, every))?;
-        Ok(Live { tx, outbox })
+        Ok(Live { tx, outbox, dir, moments: Arc::new(moments), lift_turn: Arc::new(tokio::sync::Semaphore::new(1)) })
     }
 
     /// The outbox (for metrics and the CLI's view of a running server).
@@ -287,11 +331,48 @@ impl Live {
         let _ = self.tx.send(Job::Events(events, seq));
     }
 
+    /// Holdout lift per moment (`glint lift --json`'s document) over a consistent snapshot of
+    /// the log and the firing log; the reading runs on a blocking thread.
+    pub(crate) async fn lift(&self, cuped: bool) -> Result<Value, LiftFailure> {
+        let _turn = self.lift_turn.clone().acquire_owned().await.map_err(|_| LiftFailure::Busy("the server is stopping".into()))?;
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Job::Snapshot(reply)).map_err(|_| LiftFailure::Busy("the engine is busy; retry".into()))?;
+        let snapshot = rx.await.map_err(|_| LiftFailure::Busy("the live engine stopped".into()))?.map_err(|e| LiftFailure::Failed(format!("the firing log: {e}")))?;
+        let (dir, moments) = (self.dir.clone(), self.moments.clone());
+        tokio::task::spawn_blocking(move || lift_at(&dir, &moments, snapshot, cuped)).await.map_err(|e| LiftFailure::Failed(e.to_string()))?
+    }
+
     /// What the engine knows of a shopper now: intent, stage, cart, pending moments.
     pub(crate) async fn decide(&self, user: String) -> Option<Value> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Job::Decide(user, reply)).ok()?;
         rx.await.ok()
+    }
+}
+
+/// Lift as of `snapshot`. A read-only open lists the segments and reads them later, so a
+/// segment the writer seals (or erasure rewrites) in between can vanish under it: then the
+/// whole read starts again, a few times at most.
+fn lift_at(dir: &Path, moments: &[MomentKpi], snapshot: Snapshot, cuped: bool) -> Result<Value, LiftFailure> {
+    let path = dir.join(glint_log::FIRING_LOG);
+    let options = lift::Options { cuped, seq_max: Some(snapshot.seq) };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let log = glint_log::Log::open_read_only(dir);
+        let firings = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return Err(LiftFailure::Failed(format!("{}: {e}", path.display()))),
+        };
+        let result = log.map_err(lift::Error::Log).and_then(|log| {
+            let firings = std::io::BufReader::new(std::io::Read::take(firings, snapshot.firing_bytes));
+            lift::compute(&log, firings, &path, moments, options)
+        });
+        match result {
+            Ok(report) => return Ok(report.to_json()),
+            Err(lift::Error::Log(glint_log::Error::Io { source, .. })) if source.kind() == std::io::ErrorKind::NotFound && attempt < LIFT_ATTEMPTS_MAX => {}
+            Err(e) => return Err(LiftFailure::Failed(e.to_string())),
+        }
     }
 }
 
@@ -483,6 +564,10 @@ fn run(mut st: State, rx: &Receiver<Job>, lateness_ms: i64, wall_clock: bool, ch
             }
             Some(Job::Erase(ids, reply)) => {
                 let _ = reply.send(st.erase(&ids));
+            }
+            Some(Job::Snapshot(reply)) => {
+                // Every earlier job's firings were written (and synced) at the end of its turn.
+                let _ = reply.send(st.firings.metadata().map(|m| Snapshot { seq: st.seq, firing_bytes: m.len() }));
             }
             Some(Job::SetModel(model)) => {
                 if let Some(old) = st.engine.model() {

@@ -1,4 +1,5 @@
-//! HTTP routes: Segment, GA4 and PostHog ingestion, erasure, health, metrics, OpenAPI.
+//! HTTP routes: Segment, GA4 and PostHog ingestion, erasure, decisions, live lift, health,
+//! metrics, OpenAPI.
 //!
 //! Every ingestion route runs the same pipeline: read (size limit) → decompress → decode
 //! (one result per message) → authenticate → hand the valid events to the log writer → answer
@@ -18,6 +19,7 @@ use glint_event::wire::{BodyError, DecodedBody};
 
 use crate::body;
 use crate::ingest::IngestError;
+use crate::live::LiftFailure;
 use crate::metrics::{RequestLabel, SourceLabel};
 use crate::reply::{Accepted, Refusal, Rejected};
 use crate::{Inner, now_ms};
@@ -66,6 +68,7 @@ pub(crate) fn router(state: AppState) -> Router {
     r.route("/v1/users/{id}", delete(erase))
         .route("/v1/projects/{key}/settings", get(segment_settings))
         .route("/v1/decide/{user}", get(decide))
+        .route("/v1/lift", get(lift))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -288,6 +291,29 @@ async fn decide(State(st): State<AppState>, Path(user): Path<String>, headers: H
     match live.decide(user).await {
         Some(v) => axum::Json(v).into_response(),
         None => Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "user".into(), error: "the engine is busy; retry".into(), rejected: Vec::new() }.into_response(),
+    }
+}
+
+/// Holdout lift per moment, live: the JSON of `glint lift --json` over the server's own log and
+/// firing log (write key, as for decisions: aggregates only, no shopper is named).
+async fn lift(State(st): State<AppState>, Query(query): Query<Vec<(String, String)>>, headers: HeaderMap) -> Response {
+    match body::auth_key(&headers) {
+        Some(k) if st.write_keys.contains(&k) => {}
+        Some(_) => return Refusal::unauthorized("writeKey", "unknown write key").into_response(),
+        None => return Refusal::unauthorized("writeKey", "missing write key: send it as HTTP Basic user or Bearer").into_response(),
+    }
+    let cuped = match query.iter().find(|(k, _)| k == "cuped").map(|(_, v)| v.as_str()) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1" | "") => true,
+        Some(other) => return Refusal::bad_body("cuped", format!("cuped must be true or false, not {other:?}")).into_response(),
+    };
+    let Some(live) = &st.live else {
+        return Refusal { status: StatusCode::NOT_FOUND, reason: "unavailable", field: "lift".into(), error: "the live engine is off in this server".into(), rejected: Vec::new() }.into_response();
+    };
+    match live.lift(cuped).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(LiftFailure::Busy(error)) => Refusal { status: StatusCode::SERVICE_UNAVAILABLE, reason: "unavailable", field: "lift".into(), error, rejected: Vec::new() }.into_response(),
+        Err(LiftFailure::Failed(error)) => Refusal { status: StatusCode::INTERNAL_SERVER_ERROR, reason: "unavailable", field: "lift".into(), error, rejected: Vec::new() }.into_response(),
     }
 }
 

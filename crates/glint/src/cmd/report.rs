@@ -118,7 +118,7 @@ fn compute(args: &Args) -> Result<Figures> {
             let outcomes = read_outcomes(path)?;
             let total: u64 = outcomes.iter().flat_map(|m| m.outcomes.iter().map(|(_, c)| c)).sum();
             summary.push(("firings".to_string(), thousands(total)));
-            let (reports, _) = super::lift::compute(&args.data, path, &args.config, &args.moments, false)?;
+            let reports = super::lift::compute(&args.data, path, &args.config, &args.moments, false)?.moments;
             (Some(outcomes), Some(reports.iter().map(lift_of).collect()))
         }
         None => (None, None),

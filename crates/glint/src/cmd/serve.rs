@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     eprintln!(
-        "live engine: {} moments, {hooked} with webhooks to [{}], {onsite} on-site only (GET /v1/decide){}",
+        "live engine: {} moments, {hooked} with webhooks to [{}], {onsite} on-site only (GET /v1/decide; lift: GET /v1/lift){}",
         live_cfg.engine.moments.len(),
         configured.join(", "),
         if configured.is_empty() { "; add a [webhooks.NAME] section to glint.toml to deliver nudges" } else { "" }
