@@ -184,6 +184,7 @@ def measure(glint, data, parquet, runs, threads):
         assert answer is None or answer == got, (answer, got)
         answer = got
     results["glint"] = {"times": times, "users": answer, "peak_rss_kb": max(peaks)}
+    print(f"  glint: median {statistics.median(times):.3f} s, times {times}, peak RSS {max(peaks)} kB, users {answer}", file=sys.stderr)
 
     quoted = ", ".join(f"'{s}'" for s in STEPS)
     conds = ", ".join(f"signal = '{s}'" for s in STEPS)
@@ -192,11 +193,16 @@ def measure(glint, data, parquet, runs, threads):
     dd_sql = DUCKDB_SQL.format(s1=s1, s2=s2, s3=s3, s4=s4, parquet=parquet, window=WINDOW_S)
     for engine, sql in [("clickhouse", ch_sql), ("duckdb", dd_sql)]:
         out = run([sys.executable, "-c", PEER, engine, sql, runs, threads]).stdout
-        # The report is the last line (a library may print before it).
-        r = json.loads(out.strip().splitlines()[-1])
+        # The report is the last JSON object printed: a library may print before it, even on
+        # the same line (DuckDB's progress bar does on long queries).
+        at = out.rfind('{"times"')
+        if at < 0:
+            sys.exit(f"{engine}: no report in its output:\n{out[-2000:]}")
+        r = json.loads(out[at:].splitlines()[0])
         r["users"] = users_per_step(r.pop("levels"), len(STEPS))
         r["sql"] = sql.strip()
         results[engine] = r
+        print(f"  {engine}: median {statistics.median(r['times']):.3f} s", file=sys.stderr)
     return results
 
 
