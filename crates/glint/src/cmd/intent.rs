@@ -297,13 +297,7 @@ fn eval_table(args: &EvalArgs, csv: &Path) -> Result<ExitCode> {
         w.flush()?;
     }
     let m = metrics::evaluate(&probs, &vy);
-    let drift = file.drift.as_ref().map(|d| {
-        let mut monitor = glint_intent::model::DriftMonitor::new(d);
-        for (i, p) in probs.iter().enumerate() {
-            monitor.observe(vx.row(i), *p);
-        }
-        monitor.report()
-    });
+    let drift = drift_of(&file, probs.iter().enumerate().map(|(i, p)| (vx.row(i), *p)));
     if args.json {
         outln!(
             "{:#}",
@@ -319,6 +313,16 @@ fn eval_table(args: &EvalArgs, csv: &Path) -> Result<ExitCode> {
     }
     outln!("eval: {} on {} test rows of {}: AUC {}, PR-AUC {}, log loss {:.4} (trained on {} rows in {train_seconds:.2}s)", file.model.algorithm().as_str(), thousands(m.rows as u64), csv.display(), f(m.auc), f(m.pr_auc), m.log_loss, thousands(ty.len() as u64));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The judged rows (features, score) against the model's training distribution; `None` for a
+/// model file without one.
+fn drift_of<'a>(file: &ModelFile, rows: impl Iterator<Item = (&'a [f64], f64)>) -> Option<glint_intent::model::DriftReport> {
+    let mut monitor = glint_intent::model::DriftMonitor::new(file.drift.as_ref()?);
+    for (row, p) in rows {
+        monitor.observe(row, p);
+    }
+    Some(monitor.report())
 }
 
 /// A drift report as JSON: `sessions`, `score_psi`, `warn_at`, `features` (name → PSI) and
@@ -360,13 +364,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let (probs, labels, prefix_aucs) = predict(&test_rows, &file);
     let m = metrics::evaluate(&probs, &labels);
     // Drift of the test sessions against the model's training distribution.
-    let drift = file.drift.as_ref().map(|d| {
-        let mut monitor = glint_intent::model::DriftMonitor::new(d);
-        for (e, p) in test_rows.iter().zip(&probs) {
-            monitor.observe(&e.features, *p);
-        }
-        monitor.report()
-    });
+    let drift = drift_of(&file, test_rows.iter().zip(&probs).map(|(e, p)| (e.features.as_slice(), *p)));
     let mut by_prefix = serde_json::Map::new();
     for (k, auc) in prefix_aucs {
         by_prefix.insert(k.to_string(), json!(auc));
