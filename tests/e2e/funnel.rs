@@ -144,3 +144,73 @@ fn funnel_errors_name_the_argument() {
     let v = funnel_json(&["--data", &d, "--steps", "product_viewed,grouped", "--window", "1h"]);
     assert_eq!(v["steps"][1]["users"], 0);
 }
+
+/// Groups as (value, users per step), and a check that they add up to the totals.
+fn groups_adding_up(v: &Value) -> Vec<(String, Vec<u64>)> {
+    let steps = v["steps"].as_array().expect("steps").len();
+    let groups: Vec<(String, Vec<u64>)> = v["breakdown"].as_array().expect("breakdown").iter().map(|g| (g["value"].as_str().expect("value").to_string(), (0..steps).map(|k| g["steps"][k]["users"].as_u64().expect("users")).collect())).collect();
+    for k in 0..steps {
+        assert_eq!(Some(groups.iter().map(|g| g.1[k]).sum::<u64>()), v["steps"][k]["users"].as_u64(), "step {k}: groups add up in {v:#}");
+    }
+    groups
+}
+
+#[test]
+fn funnel_by_intent_stage_scores_each_chain_start_with_the_model() {
+    let dir = tempdir();
+    let d = simulated(dir.path());
+    let steps = ["--data", d.as_str(), "--steps", "product_viewed,product_added,order_completed", "--window", "2h", "--by", "intent_stage"];
+    // No model: refused before the scan, naming what is missing.
+    let mut args = vec!["funnel"];
+    args.extend_from_slice(&steps);
+    let out = run(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--by") && err.contains("--model"), "{err}");
+    let junk = dir.path().join("junk.model");
+    std::fs::write(&junk, "{ not a model").expect("write");
+    let mut args = vec!["funnel"];
+    args.extend_from_slice(&steps);
+    args.extend_from_slice(&["--model", junk.to_str().expect("utf-8")]);
+    let out = run(&args);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--model"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let model = dir.path().join("intent.model");
+    ok(&["train", "--data", &d, "--out", model.to_str().expect("utf-8")]);
+    let mut args = steps.to_vec();
+    args.extend_from_slice(&["--model", model.to_str().expect("utf-8")]);
+    let v = funnel_json(&args);
+    assert_eq!(v["by"], "intent_stage");
+    let groups = groups_adding_up(&v);
+    assert!(groups.len() >= 2, "the model tells shoppers apart: {v:#}");
+    assert!(groups.iter().all(|(g, _)| ["curiosity", "consideration", "readiness"].contains(&g.as_str())), "{v:#}");
+    // What the stages mean: at a shopper's first order the model (which sees the order in
+    // the session) calls most of them ready; at their first page view, most are curious.
+    let majority = |step: &str| {
+        let mut args = steps.to_vec();
+        args[3] = step;
+        args.extend_from_slice(&["--model", model.to_str().expect("utf-8")]);
+        let v = funnel_json(&args);
+        let groups = groups_adding_up(&v);
+        let total: u64 = groups.iter().map(|(_, u)| u[0]).sum();
+        groups.into_iter().find(|(_, u)| 2 * u[0] > total).map(|(g, _)| g)
+    };
+    assert_eq!(majority("order_completed").as_deref(), Some("readiness"));
+    assert_eq!(majority("page_viewed").as_deref(), Some("curiosity"));
+}
+
+#[test]
+fn funnel_by_funnel_stage_reads_the_shoppers_recent_depth_from_columns_as_from_rows() {
+    let dir = tempdir();
+    let d = simulated(dir.path());
+    let args = ["--data", d.as_str(), "--steps", "product_viewed,product_added,checkout_started", "--window", "1h", "--by", "funnel_stage"];
+    let v = funnel_json(&args);
+    let groups = groups_adding_up(&v);
+    assert!(groups.iter().all(|(g, _)| ["top", "middle", "bottom"].contains(&g.as_str())), "{v:#}");
+    // Every chain starts at a product view (middle): no shopper is `top` there.
+    assert!(!groups.iter().any(|(g, _)| g == "top"), "{v:#}");
+    assert!(groups.iter().any(|(g, _)| g == "bottom") && groups.iter().any(|(g, _)| g == "middle"), "returning checkouts and first views both happen: {v:#}");
+    let mut rows = args.to_vec();
+    rows.push("--rows");
+    assert_eq!(funnel_json(&rows), v, "the row scan agrees");
+}

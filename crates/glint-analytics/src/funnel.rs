@@ -107,14 +107,23 @@
 //!
 //! # Breakdowns
 //!
-//! `--by` splits the report by a property of the event that starts each shopper's earliest
-//! deepest chain ([`Breakdown`]): device, country (the region of the locale, `en-GB` → `GB`;
-//! Glint keeps no geo-IP), referrer class, the funnel stage of its signal in the taxonomy
-//! (`top`/`middle`/`bottom`; in `ordered` and `strict` the chain always starts with step 1, so
-//! this is one group there — it splits `any` funnels, whose chains may start at any step), OS,
-//! browser, source, UTM source/medium/campaign. A breakdown value is a property of one event;
-//! one of the shopper at the chain's start (such as the intent stage) fits the same
-//! [`Breakdown`] slot, computed where the hit is gathered.
+//! `--by` splits the report by what was true at the event that starts each shopper's earliest
+//! deepest chain ([`Breakdown`]). Most values are properties of that event: device, country
+//! (the region of the locale, `en-GB` → `GB`; Glint keeps no geo-IP), referrer class, OS,
+//! browser, source, UTM source/medium/campaign. Two are the shopper's state at it:
+//!
+//! - **funnel stage**: the deepest taxonomy stage (`top` < `middle` < `bottom`) among the
+//!   shopper's events in the [`STAGE_LOOKBACK_MS`] (30 minutes) up to and including the chain's
+//!   first event, in the log's order — how far down the shop's funnel the shopper had got
+//!   in this visit when the chain began. (A property of the first event alone would split
+//!   nothing in `ordered` and `strict`, whose chains all start with step 1.)
+//! - **intent stage**: the purchase-intent model's stage (`curiosity`, `consideration`,
+//!   `readiness`) of the shopper's current session just after that event, as the live engine
+//!   would score it there. It needs a model and every event's features, which this crate does
+//!   not hold: the caller supplies them as an [`IntentStages`]
+//!   ([`FunnelBuilder::with_intent`]), and only the row scan takes it.
+//!
+//! Every value is computed where the hit is gathered, so each step-1 attempt carries its own.
 //!
 //! # Two scans, one answer
 //!
@@ -137,7 +146,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use glint_event::{Builtin, Event, Signal, Taxonomy, normalize_name};
+use glint_event::{Builtin, Event, Signal, Stage, Taxonomy, normalize_name};
 
 use eval::{Hit, Plan};
 
@@ -194,7 +203,12 @@ pub enum SignalRole {
     Exclude,
 }
 
-/// What the report can be split by: a property of the event that starts a shopper's chain.
+/// How far back [`Breakdown::FunnelStage`] looks for the shopper's deepest stage: the
+/// inactivity that ends a visit ([`SESSION_GAP_MS`](crate::stats::SESSION_GAP_MS)).
+pub const STAGE_LOOKBACK_MS: i64 = 30 * 60 * 1000;
+
+/// What the report can be split by: a property of the event that starts a shopper's chain,
+/// or the shopper's state there ([module docs](self#breakdowns)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Breakdown {
     /// Device class from the user agent (`desktop`, `mobile`, …).
@@ -215,10 +229,12 @@ pub enum Breakdown {
     UtmMedium,
     /// `utm_campaign`.
     UtmCampaign,
-    /// The taxonomy's funnel stage (`top`, `middle`, `bottom`) of the chain's first event's
-    /// signal. In `ordered` and `strict` that event is always a step-1 event, so this splits
-    /// nothing there (one group, step 1's stage); in `any` the chain may start with any step.
+    /// The shopper's deepest taxonomy stage (`top`, `middle`, `bottom`) in the
+    /// [`STAGE_LOOKBACK_MS`] up to and including the chain's first event.
     FunnelStage,
+    /// The intent model's stage of the shopper's session just after the chain's first event
+    /// (`curiosity`, `consideration`, `readiness`); needs an [`IntentStages`].
+    IntentStage,
 }
 
 impl Breakdown {
@@ -234,6 +250,7 @@ impl Breakdown {
         ("utm_medium", Breakdown::UtmMedium),
         ("utm_campaign", Breakdown::UtmCampaign),
         ("funnel_stage", Breakdown::FunnelStage),
+        ("intent_stage", Breakdown::IntentStage),
     ];
 
     /// The CLI name.
@@ -245,15 +262,17 @@ impl Breakdown {
     /// the others are read from row records.
     pub fn in_columns(self) -> bool {
         matches!(self, Breakdown::Device | Breakdown::Country | Breakdown::ReferrerClass | Breakdown::FunnelStage)
+        // IntentStage needs every event's features: rows.
     }
 
-    /// This property's value on one event; missing values read `unknown`. The funnel stage
-    /// comes from `taxonomy`.
-    pub fn value<'a>(self, e: &'a Event, taxonomy: &Taxonomy) -> &'a str {
+    /// This property's value on one event (missing values read `unknown`); `None` for the
+    /// shopper's state ([`FunnelStage`](Breakdown::FunnelStage),
+    /// [`IntentStage`](Breakdown::IntentStage)), which one event does not tell.
+    pub fn value(self, e: &Event) -> Option<&str> {
         const UNKNOWN: &str = "unknown";
         let c = &e.context;
-        match self {
-            Breakdown::FunnelStage => taxonomy.info(&e.signal).stage.as_str(),
+        Some(match self {
+            Breakdown::FunnelStage | Breakdown::IntentStage => return None,
             Breakdown::Device => c.device.as_str(),
             Breakdown::Country => c.locale.as_deref().and_then(locale_region).unwrap_or(UNKNOWN),
             Breakdown::ReferrerClass => c.referrer_class.as_str(),
@@ -263,8 +282,41 @@ impl Breakdown {
             Breakdown::UtmSource => c.utm_source.as_deref().unwrap_or(UNKNOWN),
             Breakdown::UtmMedium => c.utm_medium.as_deref().unwrap_or(UNKNOWN),
             Breakdown::UtmCampaign => c.utm_campaign.as_deref().unwrap_or(UNKNOWN),
-        }
+        })
     }
+}
+
+/// The taxonomy's stages, shallowest first: [`Breakdown::FunnelStage`] keeps, per shopper, the
+/// last time of each.
+pub(crate) const STAGES: [Stage; 3] = [Stage::Top, Stage::Middle, Stage::Bottom];
+
+/// A stage's place in [`STAGES`].
+pub(crate) fn stage_rank(stage: Stage) -> usize {
+    match stage {
+        Stage::Top => 0,
+        Stage::Middle => 1,
+        Stage::Bottom => 2,
+    }
+}
+
+/// The deepest stage whose last event (`last_ms`, per rank) lies within `lookback_ms` before
+/// `at_ms`, inclusive; `top` when none does (the event at `at_ms` itself is always counted by
+/// the callers, so that does not happen in practice).
+pub(crate) fn deepest_recent(last_ms: &[i64; 3], at_ms: i64, lookback_ms: i64) -> usize {
+    let since = at_ms.saturating_sub(lookback_ms);
+    (0..STAGES.len()).rev().find(|&r| last_ms[r] >= since).unwrap_or(0)
+}
+
+/// The intent stage of a shopper as of an event, for [`Breakdown::IntentStage`]. It needs a
+/// model and each shopper's feature accumulators, which this crate does not own (the binary
+/// builds one from `glint-intent`).
+pub trait IntentStages {
+    /// Take one event, before the funnel looks at it: every event of the log comes, in the
+    /// log's order.
+    fn observe(&mut self, e: &Event);
+    /// The stage (`curiosity`, `consideration`, `readiness`) of the shopper of `e`, which was
+    /// just observed, as of `e`.
+    fn stage(&mut self, e: &Event) -> &'static str;
 }
 
 impl FromStr for Breakdown {
@@ -339,6 +391,9 @@ pub enum FunnelError {
         /// What was given.
         name: String,
     },
+    /// `--by intent_stage` without an intent model to score with.
+    #[error("a breakdown by intent_stage needs an intent model (train one with `glint train`, then pass --model FILE)")]
+    NoIntentModel,
     /// The log could not be read (I/O error or corruption in its rows).
     #[error("reading the log: {0}")]
     Log(#[from] glint_log::Error),
@@ -389,6 +444,8 @@ pub struct FunnelSpec {
     exclude: Vec<String>,
     by: Option<Breakdown>,
     taxonomy: Taxonomy,
+    /// [`STAGE_LOOKBACK_MS`]; tests shorten it.
+    stage_lookback_ms: i64,
 }
 
 impl FunnelSpec {
@@ -424,7 +481,7 @@ impl FunnelSpec {
         if let Some(x) = excluded.iter().find(|x| steps.iter().any(|s| &s.signal == *x)) {
             return Err(FunnelError::ExcludedStep { signal: x.clone() });
         }
-        Ok(FunnelSpec { steps, window_s, mode, exclude: excluded, by, taxonomy: Taxonomy::default() })
+        Ok(FunnelSpec { steps, window_s, mode, exclude: excluded, by, taxonomy: Taxonomy::default(), stage_lookback_ms: STAGE_LOOKBACK_MS })
     }
 
     /// Use `taxonomy` (e.g. from `glint.toml`) for signals' funnel stages instead of the
@@ -582,8 +639,21 @@ pub struct FunnelBuilder {
     shoppers: Vec<ShopperHits>,
     group_ids: HashMap<Box<str>, u32>,
     group_names: Vec<Box<str>>,
+    /// `--by funnel_stage`: per shopper, the last time of each stage ([`STAGES`]).
+    stage_last: HashMap<Box<str>, [i64; 3]>,
+    /// `--by intent_stage`: the caller's scorer.
+    intent: Option<IntentSlot>,
     last_ms: i64,
     out_of_order: Option<(i64, i64)>,
+}
+
+/// An [`IntentStages`] in a [`FunnelBuilder`] (which is `Debug`).
+struct IntentSlot(Box<dyn IntentStages>);
+
+impl fmt::Debug for IntentSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntentStages")
+    }
 }
 
 impl FunnelBuilder {
@@ -600,6 +670,8 @@ impl FunnelBuilder {
             shoppers: Vec::new(),
             group_ids: HashMap::new(),
             group_names: Vec::new(),
+            stage_last: HashMap::new(),
+            intent: None,
             last_ms: i64::MIN,
             out_of_order: None,
             spec,
@@ -619,9 +691,48 @@ impl FunnelBuilder {
         Some(r)
     }
 
+    /// Score intent stages for [`Breakdown::IntentStage`] with `stages`; it will see every
+    /// event given to [`add`](Self::add).
+    pub fn with_intent(mut self, stages: Box<dyn IntentStages>) -> FunnelBuilder {
+        self.intent = Some(IntentSlot(stages));
+        self
+    }
+
+    /// Keep what the shopper-state breakdowns need to know of every event.
+    fn observe(&mut self, e: &Event) {
+        match self.spec.by {
+            Some(Breakdown::FunnelStage) => {
+                let Some(key) = e.shopper_key() else { return };
+                let rank = stage_rank(self.spec.taxonomy.info(&e.signal).stage);
+                match self.stage_last.get_mut(key) {
+                    Some(last) => last[rank] = e.time_ms,
+                    None => {
+                        let mut last = [i64::MIN; 3];
+                        last[rank] = e.time_ms;
+                        self.stage_last.insert(key.into(), last);
+                    }
+                }
+            }
+            Some(Breakdown::IntentStage) => {
+                if let Some(i) = &mut self.intent {
+                    i.0.observe(e);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn group(&mut self, e: &Event) -> u32 {
         let Some(by) = self.spec.by else { return 0 };
-        let value = by.value(e, &self.spec.taxonomy);
+        let value = match by {
+            Breakdown::FunnelStage => {
+                let last = e.shopper_key().and_then(|k| self.stage_last.get(k));
+                STAGES[last.map_or(0, |l| deepest_recent(l, e.time_ms, self.spec.stage_lookback_ms))].as_str()
+            }
+            // Without a scorer `finish` fails; the value is never shown.
+            Breakdown::IntentStage => self.intent.as_mut().map_or("unknown", |i| i.0.stage(e)),
+            _ => by.value(e).unwrap_or("unknown"),
+        };
         if let Some(id) = self.group_ids.get(value) {
             return *id;
         }
@@ -638,6 +749,7 @@ impl FunnelBuilder {
             self.out_of_order.get_or_insert((self.last_ms, e.time_ms));
         }
         self.last_ms = e.time_ms;
+        self.observe(e);
         let role = self.role(&e.signal);
         let Some(key) = e.shopper_key() else { return };
         let sec = e.time_ms.div_euclid(1000);
@@ -704,10 +816,15 @@ impl FunnelBuilder {
     /// # Errors
     /// [`FunnelError::UnknownSignal`] for a step or exclusion that is neither a builtin nor
     /// seen in the data (a typo would otherwise read as "nobody converted");
-    /// [`FunnelError::OutOfOrder`] if events came out of time order.
+    /// [`FunnelError::OutOfOrder`] if events came out of time order;
+    /// [`FunnelError::NoIntentModel`] for a breakdown by intent stage without
+    /// [`with_intent`](Self::with_intent).
     pub fn finish(self) -> Result<FunnelReport, FunnelError> {
         if let Some((previous_ms, ms)) = self.out_of_order {
             return Err(FunnelError::OutOfOrder { previous_ms, ms });
+        }
+        if self.spec.by == Some(Breakdown::IntentStage) && self.intent.is_none() {
+            return Err(FunnelError::NoIntentModel);
         }
         self.table.check_names(&self.spec, &self.custom_seen, self.custom_names.iter().map(|n| &**n))?;
         let mut tally = Tallies::new(self.spec.steps.len(), self.spec.by.is_some());

@@ -458,6 +458,57 @@ impl ExampleBuilder {
     }
 }
 
+/// Each shopper's current session features as they stand after every event, in one pass:
+/// what a model scoring live would see at that event, with sessions cut by the rule above.
+/// Unlike [`ExampleBuilder`] it knows no session's end and no label, so nothing is withheld:
+/// an `order_completed` counts in its own session's features from its event on.
+///
+/// One session per shopper is kept: an event of a client session other than the one last
+/// touched opens fresh features for it (and counts as another session in the shopper's
+/// history). Shoppers interleaving two client session ids are rare; keeping every session
+/// open would cost memory without end, since one pass never learns that a session is over.
+#[derive(Debug)]
+pub struct SessionTracker {
+    taxonomy: Taxonomy,
+    sessionizer: Sessionizer<Tracked>,
+}
+
+#[derive(Debug, Default)]
+struct Tracked {
+    history: ShopperHistory,
+    /// The session last touched, by number, and its features.
+    current: Option<(u32, SessionFeatures)>,
+}
+
+impl SessionTracker {
+    /// A tracker staging and weighing signals by `taxonomy`.
+    pub fn new(taxonomy: Taxonomy) -> SessionTracker {
+        SessionTracker { taxonomy, sessionizer: Sessionizer::default() }
+    }
+
+    /// Take one event, in the log's order (events without a shopper change nothing).
+    pub fn push(&mut self, e: &Event) {
+        let Some(placed) = self.sessionizer.place(e) else { return };
+        let Tracked { history, current } = placed.state;
+        let features = match current {
+            Some((n, f)) if *n == placed.session => f,
+            slot => &mut slot.insert((placed.session, history.open_session(e.time_ms))).1,
+        };
+        features.push(&self.taxonomy, e);
+        history.push(e);
+    }
+
+    /// The features of `shopper`'s current session, as of the last event pushed.
+    pub fn current(&self, shopper: &str) -> Option<&SessionFeatures> {
+        self.sessionizer.shoppers.get(shopper)?.state.current.as_ref().map(|(_, f)| f)
+    }
+
+    /// Shoppers seen.
+    pub fn shoppers(&self) -> usize {
+        self.sessionizer.shoppers.len()
+    }
+}
+
 /// Both passes over events already in memory (tests, small files): the examples in the order
 /// their sessions end, and the totals.
 ///

@@ -50,7 +50,7 @@
 pub mod dataset;
 pub mod features;
 
-pub use dataset::{CsvWriter, EXAMPLE_COLUMNS, Example, ExampleBuilder, Label, SESSION_GAP_MS, SessionPlan, SessionPlanner, Split, Summary, build_examples, csv_header};
+pub use dataset::{CsvWriter, EXAMPLE_COLUMNS, Example, ExampleBuilder, Label, SESSION_GAP_MS, SessionPlan, SessionPlanner, SessionTracker, Split, Summary, build_examples, csv_header};
 pub use features::{FEATURE_COUNT, FEATURE_NAMES, FEATURE_SCHEMA_HASH, FEATURE_SCHEMA_VERSION, FeatureSchema, SessionFeatures, ShopperHistory, feature_index, taxonomy_fingerprint};
 
 /// What can go wrong building features and examples.

@@ -32,10 +32,13 @@ use glint_event::{DeviceType, ReferrerClass, Signal};
 use glint_log::{ColumnOrigin, ColumnReader, ColumnSet, ColumnSource, Log, NO_ID, RowsBecause, SegmentColumns};
 
 use super::eval::{self, Hit, Plan};
-use super::{Breakdown, FunnelError, FunnelReport, FunnelSpec, Mode, RoleTable, Tallies, locale_region};
+use super::{Breakdown, FunnelError, FunnelReport, FunnelSpec, Mode, RoleTable, STAGES, Tallies, deepest_recent, locale_region, stage_rank};
 
 /// The step of a hit that is an excluded event (steps are 1 to 64; 0 is an unrelated event).
 const EXCLUDED: u8 = u8::MAX;
+/// The step of a hit that only marks a middle or bottom stage event for `--by funnel_stage`
+/// (its group is the stage's rank); it is dropped before evaluation.
+const STAGE_MARK: u8 = u8::MAX - 1;
 /// A shopper not yet given a slot in this segment.
 const UNSEEN: u32 = u32::MAX;
 /// A shopper's slot word: partition in the top byte, slot in the low 24 bits (a segment holds
@@ -127,6 +130,9 @@ struct Ctx<'a> {
     /// Breakdown values by name, shared by the gathering threads (each segment takes the lock
     /// once, to map its own dictionary).
     groups: Mutex<GroupNames>,
+    /// `--by funnel_stage`: the group id of each stage, by rank. Hits carry the rank of their
+    /// own signal's stage until [`settle`] replaces it with the shopper's deepest recent one.
+    stage_groups: [u32; 3],
 }
 
 #[derive(Default)]
@@ -155,7 +161,9 @@ impl<'a> Ctx<'a> {
             locale: spec.by == Some(Breakdown::Country),
         };
         assert!(partitions < 255, "a partition number fits the slot word's top byte beside UNSEEN");
-        Ctx { table: RoleTable::new(spec), plan: Plan::new(&spec.steps, spec.window_s, spec.mode), partitions, want, groups: Mutex::default(), spec }
+        let mut groups = GroupNames::default();
+        let stage_groups = STAGES.map(|s| groups.id(s.as_str()));
+        Ctx { table: RoleTable::new(spec), plan: Plan::new(&spec.steps, spec.window_s, spec.mode), partitions, want, groups: Mutex::new(groups), stage_groups, spec }
     }
 
     /// The hits one event of `signal` makes: its steps; `EXCLUDED`; in `strict`, step 0 for
@@ -229,7 +237,8 @@ fn group_table(ctx: &Ctx<'_>, c: &SegmentColumns) -> Vec<u32> {
         Breakdown::ReferrerClass => (0..=u8::MAX).map(|code| groups.id(ReferrerClass::from_code(code).as_str())).collect(),
         // Locale ids, then one more entry for "no locale".
         Breakdown::Country => c.locales.iter().map(|l| locale_region(l).unwrap_or("unknown")).chain(["unknown"]).map(|r| groups.id(r)).collect(),
-        Breakdown::FunnelStage => c.signals.iter().map(|s| groups.id(ctx.spec.taxonomy.info(s).stage.as_str())).collect(),
+        // Not a group id yet: the rank, resolved per shopper in `settle`.
+        Breakdown::FunnelStage => c.signals.iter().map(|s| stage_rank(ctx.spec.taxonomy.info(s).stage) as u32).collect(),
         _ => unreachable!("checked by scan_columns: only breakdowns in the columns"),
     }
 }
@@ -288,9 +297,15 @@ fn gather(ctx: &Ctx<'_>, src: &ColumnSource, w: &mut Worker) -> Result<Gathered,
     w.hashes.clear();
     w.hashes.extend(c.shoppers.iter().map(|name| xxhash_rust::xxh3::xxh3_128(name.as_bytes())));
     let mut n_hits = 0usize;
+    let marks = ctx.spec.by == Some(Breakdown::FunnelStage);
     for (i, (&sid, &s)) in c.signal.iter().zip(&c.shopper).enumerate() {
-        let count = act_count[sid as usize];
-        if count == 0 || s == NO_ID {
+        let mut count = act_count[sid as usize];
+        if s == NO_ID {
+            continue;
+        }
+        // Any other event deeper than `top` marks the shopper's stage: one hit more.
+        let mark = count == 0 && marks && table[sid as usize] > 0;
+        if count == 0 && !mark {
             continue;
         }
         let si = s as usize;
@@ -306,7 +321,11 @@ fn gather(ctx: &Ctx<'_>, src: &ColumnSource, w: &mut Worker) -> Result<Gathered,
         let (p, slot) = ((word >> SLOT_BITS) as usize, word & ((1 << SLOT_BITS) - 1));
         let group = group_of(i);
         let time_ms = c.time_ms[i];
-        if count == 1 {
+        if mark {
+            hits[p].push(Hit::at(time_ms, STAGE_MARK, group));
+            slots[p].push(slot);
+            count = 1;
+        } else if count == 1 {
             hits[p].push(Hit::at(time_ms, act_first[sid as usize], group));
             slots[p].push(slot);
         } else {
@@ -369,17 +388,31 @@ fn settle(ctx: &Ctx<'_>, gathered: &[Gathered], p: usize, b: &mut Settle, tally:
         }
     }
     let has_exclusions = !ctx.spec.exclude.is_empty();
+    let stages = ctx.spec.by == Some(Breakdown::FunnelStage);
     for i in 0..n {
         let hits = &mut b.all[b.start[i]..b.start[i + 1]];
-        let kept = if has_exclusions {
-            // Excluded events apart, ascending; step hits compacted in order.
+        if stages {
+            // In the log's order — time, then ingest: segments may overlap in time, and a
+            // stable sort of hits gathered in segment order restores it — each hit's group
+            // becomes the deepest stage the shopper reached within the lookback, its own
+            // event included, as the row scan computes it.
+            hits.sort_by_key(|h| (h.sec, h.ms));
+            let mut last = [i64::MIN; 3];
+            for h in hits.iter_mut() {
+                let ms = h.sec * 1000 + i64::from(h.ms);
+                last[h.group as usize] = ms;
+                h.group = ctx.stage_groups[deepest_recent(&last, ms, ctx.spec.stage_lookback_ms)];
+            }
+        }
+        let kept = if has_exclusions || stages {
+            // Excluded events apart, ascending; marks dropped; step hits compacted in order.
             b.exclusions.clear();
             let mut w = 0;
             for r in 0..hits.len() {
                 let h = hits[r];
                 if h.step == EXCLUDED {
                     b.exclusions.push(h.sec);
-                } else {
+                } else if h.step != STAGE_MARK {
                     hits[w] = h;
                     w += 1;
                 }

@@ -195,6 +195,87 @@ fn breakdown_follows_the_chain_start() {
     assert_eq!(got, [("DE".to_string(), vec![1, 1]), ("FR".into(), vec![1, 0]), ("unknown".into(), vec![1, 0])]);
 }
 
+/// (group, users per step), sorted by group.
+fn groups(r: &FunnelReport) -> Vec<(String, Vec<u64>)> {
+    let mut g: Vec<(String, Vec<u64>)> = r.breakdown.iter().map(|g| (g.value.clone(), g.steps.iter().map(|s| s.users).collect())).collect();
+    g.sort();
+    g
+}
+
+#[test]
+fn funnel_stage_is_the_deepest_stage_of_the_last_half_hour_at_the_chain_start() {
+    let spec = FunnelSpec::new(parse_steps("a,b").expect("steps"), 600, Mode::Ordered, Vec::new(), Some(Breakdown::FunnelStage)).expect("spec");
+    let mut b = FunnelBuilder::new(spec);
+    let events = [
+        // u: a checkout 29 minutes before its chain: bottom.
+        ("u", 0, "checkout_started"),
+        ("u", 29 * 60, "a"),
+        ("u", 29 * 60 + 5, "b"),
+        // v: a product view 31 minutes before: expired, so top.
+        ("v", 0, "product_viewed"),
+        ("v", 31 * 60, "a"),
+        // w: a product view exactly 30 minutes before (inclusive): middle; a later checkout
+        // does not reach back to the chain start.
+        ("w", 100, "product_viewed"),
+        ("w", 100 + 30 * 60, "a"),
+        ("w", 101 + 30 * 60, "checkout_started"),
+        ("w", 102 + 30 * 60, "b"),
+        // x: its first a (top) dies; the chain that reaches b starts after a product view.
+        ("x", 0, "a"),
+        ("x", 2000, "product_viewed"),
+        ("x", 2001, "a"),
+        ("x", 2002, "b"),
+    ];
+    let mut sorted = events.to_vec();
+    sorted.sort_by_key(|(_, t, _)| *t);
+    for (i, (user, t, signal)) in sorted.iter().enumerate() {
+        b.add(&ev(user, t * 1000, signal, i));
+    }
+    let r = b.finish().expect("finish");
+    assert_eq!(groups(&r), [("bottom".to_string(), vec![1, 1]), ("middle".into(), vec![2, 2]), ("top".into(), vec![1, 0])]);
+}
+
+/// Stages from a script: the shopper's stage is the number of `product_viewed` seen so far,
+/// as a name; it records what it was shown.
+struct CountingStages {
+    seen: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    views: HashMap<String, usize>,
+}
+
+impl IntentStages for CountingStages {
+    fn observe(&mut self, e: &Event) {
+        self.seen.borrow_mut().push(e.message_id.clone());
+        if e.signal == Signal::Builtin(glint_event::Builtin::ProductViewed) {
+            *self.views.entry(e.shopper_key().unwrap_or_default().to_string()).or_default() += 1;
+        }
+    }
+
+    fn stage(&mut self, e: &Event) -> &'static str {
+        ["curiosity", "consideration", "readiness"][self.views.get(e.shopper_key().unwrap_or_default()).copied().unwrap_or(0).min(2)]
+    }
+}
+
+#[test]
+fn intent_stage_is_asked_of_the_caller_after_it_sees_every_event() {
+    let spec = || FunnelSpec::new(parse_steps("a,b").expect("steps"), 60, Mode::Ordered, Vec::new(), Some(Breakdown::IntentStage)).expect("spec");
+    let events = [("u", 0, "product_viewed"), ("u", 1, "a"), ("u", 2, "b"), ("v", 3, "x"), ("v", 4, "a"), ("w", 5, "product_viewed"), ("w", 6, "product_viewed"), ("w", 7, "a")];
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut b = FunnelBuilder::new(spec()).with_intent(Box::new(CountingStages { seen: seen.clone(), views: HashMap::new() }));
+    for (i, (user, t, signal)) in events.iter().enumerate() {
+        b.add(&ev(user, t * 1000, signal, i));
+    }
+    let r = b.finish().expect("finish");
+    assert_eq!(groups(&r), [("consideration".to_string(), vec![1, 1]), ("curiosity".into(), vec![1, 0]), ("readiness".into(), vec![1, 0])]);
+    // Every event, unrelated ones included, in order.
+    assert_eq!(*seen.borrow(), (0..events.len()).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // Without a scorer the answer would be wrong: refused.
+    let mut b = FunnelBuilder::new(spec());
+    b.add(&ev("u", 0, "a", 0));
+    let err = b.finish().expect_err("no model");
+    assert!(matches!(err, FunnelError::NoIntentModel), "{err}");
+    assert!(err.to_string().contains("--model"), "{err}");
+}
+
 #[test]
 fn unknown_names_are_refused_with_a_suggestion() {
     let spec = FunnelSpec::new(parse_steps("product_viewed,prodcut_added").expect("steps"), 60, Mode::Ordered, vec!["nope_signal".into()], None).expect("spec");
@@ -510,7 +591,7 @@ proptest! {
 /// One random event: (shopper, anonymous only, ms offset, signal, device, locale).
 type RandomEvent = (usize, bool, i64, usize, u8, usize);
 
-const LOG_SIGNALS: [&str; 6] = ["a", "b", "product_viewed", "c", "x", "r"];
+const LOG_SIGNALS: [&str; 6] = ["a", "b", "product_viewed", "c", "checkout_started", "r"];
 const LOCALES: [Option<&str>; 4] = [None, Some("en-GB"), Some("de"), Some("pt_br")];
 
 fn random_event(i: usize, (u, anon, ms, s, device, locale): RandomEvent) -> Event {
@@ -547,6 +628,9 @@ fn funnels() -> Vec<FunnelSpec> {
         spec("a,b,c", 30, Mode::Strict, &[], Some(Breakdown::Device)),
         spec("b,b", 10, Mode::Strict, &[], None),
         spec("c,a,b", 40, Mode::Any, &["r"], Some(Breakdown::FunnelStage)),
+        // A lookback shorter than the log's span, so stages also expire.
+        FunnelSpec { stage_lookback_ms: 20_000, ..spec("a,b,c", 30, Mode::Ordered, &[], Some(Breakdown::FunnelStage)) },
+        FunnelSpec { stage_lookback_ms: 5_000, ..spec("a,b", 30, Mode::Strict, &[], Some(Breakdown::FunnelStage)) },
         spec("a,a,b?", 40, Mode::Any, &[], Some(Breakdown::Country)),
         spec("a,nope", 40, Mode::Ordered, &[], None),
     ]

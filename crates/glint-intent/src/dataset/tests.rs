@@ -61,6 +61,21 @@ fn sessions_follow_client_ids_or_thirty_minutes_of_quiet() {
     assert_eq!(names, [("u1", "~0", 3.0), ("u1", "~4260000", 1.0), ("u2", "s1", 2.0), ("u2", "s2", 1.0), ("u3", "s1", 1.0)]);
 }
 
+#[test]
+fn the_session_tracker_keeps_one_session_per_shopper() {
+    let mut tracker = SessionTracker::new(Taxonomy::default());
+    let t0 = 1_767_225_600_000;
+    for (i, (sid, b)) in [("s1", Builtin::PageViewed), ("s1", Builtin::ProductViewed), ("s2", Builtin::ProductAdded), ("s1", Builtin::ProductViewed)].into_iter().enumerate() {
+        tracker.push(&ev("u1", Some(sid), t0 + i as i64 * MIN_MS, b));
+        tracker.push(&ev("u2", None, t0 + i as i64 * 40 * MIN_MS, b));
+    }
+    // u1 went back to s1: its features start again there (one event), as documented.
+    assert_eq!(tracker.current("u1").map(SessionFeatures::events), Some(1));
+    // u2's events are 40 minutes apart: each opened a session.
+    assert_eq!(tracker.current("u2").map(SessionFeatures::events), Some(1));
+    assert_eq!((tracker.current("nobody"), tracker.shoppers()), (None, 2));
+}
+
 /// A random shop: a few shoppers, with and without client session ids, in time order.
 fn traffic() -> impl Strategy<Value = Vec<Event>> {
     let step = (0i64..90 * MIN_MS, 0usize..4, prop::option::of(0usize..3), 0usize..6, any::<bool>());
@@ -85,6 +100,38 @@ fn traffic() -> impl Strategy<Value = Vec<Event>> {
 }
 
 proptest! {
+    /// One pass, live: at each session's last event the tracker holds exactly the features
+    /// training computes for the whole session (`purchase-within` withholds nothing), when no
+    /// shopper interleaves client session ids.
+    #[test]
+    fn the_session_tracker_sees_what_training_sees(mut events in traffic(), inferred in any::<bool>()) {
+        for e in &mut events {
+            // No client ids, or one on every event, per shopper and hour: sessions never
+            // interleave.
+            if inferred {
+                e.session_id = None;
+            } else {
+                e.session_id = Some(format!("{}-{}", e.shopper_key().unwrap_or_default(), e.time_ms / (60 * MIN_MS)));
+            }
+        }
+        let mut planner = SessionPlanner::default();
+        for e in &events {
+            planner.add(e);
+        }
+        let mut builder = ExampleBuilder::new(Taxonomy::default(), Label::PurchaseWithin { window_ms: DAY_MS }, planner.finish(0.8).expect("plan"));
+        let mut tracker = SessionTracker::new(Taxonomy::default());
+        let mut compared = 0;
+        for e in &events {
+            tracker.push(e);
+            if let Some(x) = builder.push(e).expect("push") {
+                let live = tracker.current(&x.shopper).map(SessionFeatures::values);
+                prop_assert_eq!(live.as_ref(), Some(&x.features), "session {} of {}", x.session, x.shopper);
+                compared += 1;
+            }
+        }
+        prop_assert_eq!(compared, builder.finish().expect("finish").examples);
+    }
+
     #[test]
     fn sessions_are_those_glint_stats_counts(events in traffic()) {
         let mut stats = StatsBuilder::default();

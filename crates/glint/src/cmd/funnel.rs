@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use glint_analytics::funnel::{Breakdown, FunnelBuilder, FunnelError, FunnelReport, FunnelSpec, Mode, SignalRole, Step, StepStats, parse_steps, scan_columns};
+use glint_analytics::funnel::{Breakdown, FunnelBuilder, FunnelError, FunnelReport, FunnelSpec, IntentStages, Mode, SignalRole, Step, StepStats, parse_steps, scan_columns};
+use glint_event::{Event, Taxonomy};
+use glint_intent::model::ModelFile;
+use glint_intent::{FEATURE_COUNT, SessionTracker};
 use glint_log::RowsBecause;
 use glint_event::time::parse_duration_ms;
 use serde_json::{Value, json};
@@ -37,12 +40,19 @@ pub struct Args {
     /// last step. Repeat, or separate with commas.
     #[arg(long, value_name = "SIGNAL", value_delimiter = ',')]
     pub exclude: Vec<String>,
-    /// Split by a property of the event starting each shopper's chain: device, country,
-    /// referrer_class, funnel_stage (the taxonomy's top/middle/bottom of its signal), os,
-    /// browser, source, utm_source, utm_medium, utm_campaign. The first four are read from the
-    /// log's column files; the others from row records (slower).
+    /// Split by what was true where each shopper's chain starts: a property of that event —
+    /// device, country, referrer_class, os, browser, source, utm_source, utm_medium,
+    /// utm_campaign — or the shopper's state there: funnel_stage (the deepest of the
+    /// taxonomy's top/middle/bottom in the 30 minutes up to it), intent_stage (the intent
+    /// model's curiosity/consideration/readiness for the session; needs --model). device,
+    /// country, referrer_class and funnel_stage are read from the log's column files; the
+    /// others from row records (slower).
     #[arg(long, value_name = "PROPERTY", value_parser = parse_by)]
     pub by: Option<Breakdown>,
+    /// The intent model (`glint train`) that scores `--by intent_stage`; default: `[intent]
+    /// model` of glint.toml.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
     /// Threads for the scan.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
@@ -95,7 +105,7 @@ fn argument_of(err: &FunnelError) -> &'static str {
     match err {
         FunnelError::UnknownSignal { role: SignalRole::Exclude, .. } | FunnelError::ExcludedStep { .. } => "--exclude",
         FunnelError::NotInStrict { .. } => "--mode",
-        FunnelError::UnknownProperty { .. } => "--by",
+        FunnelError::UnknownProperty { .. } | FunnelError::NoIntentModel => "--by",
         FunnelError::Log(_) => "--data",
         _ => "--steps",
     }
@@ -107,13 +117,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ModeArg::Strict => Mode::Strict,
         ModeArg::Any => Mode::Any,
     };
-    let taxonomy = Config::load(args.config.config.as_deref())?.taxonomy()?;
-    let spec = FunnelSpec::new(args.steps.0, args.window, mode, args.exclude, args.by).map_err(|e| anyhow!("{}: {e}", argument_of(&e)))?.with_taxonomy(taxonomy);
+    let config = Config::load(args.config.config.as_deref())?;
+    let taxonomy = config.taxonomy()?;
+    let spec = FunnelSpec::new(args.steps.0, args.window, mode, args.exclude, args.by).map_err(|e| anyhow!("{}: {e}", argument_of(&e)))?.with_taxonomy(taxonomy.clone());
+    // Checked before the scan: a missing or unusable model should not cost a read of the log.
+    let intent = match args.by {
+        Some(Breakdown::IntentStage) => {
+            let path = config.intent_model(args.model.as_deref()).ok_or_else(|| anyhow!("--by: {}", FunnelError::NoIntentModel))?;
+            let file = ModelFile::load(&path, &super::intent::schema_id()).with_context(|| format!("--model: loading {}", path.display()))?;
+            Some(ModelStages::new(file, taxonomy))
+        }
+        _ => None,
+    };
     let log = super::open_log_read(&args.data)?;
     let bar = spinner("funnel");
     let by_rows = args.rows || args.by.is_some_and(|b| !b.in_columns());
     let report = if by_rows {
         let mut b = FunnelBuilder::new(spec);
+        if let Some(stages) = intent {
+            b = b.with_intent(Box::new(stages));
+        }
         for (i, e) in log.scan(..)?.enumerate() {
             b.add(&e.context("reading the log")?);
             if i % 1_000_000 == 0 {
@@ -144,6 +167,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--by intent_stage`: each shopper's session features, kept as the events pass (the same
+/// accumulators `glint train` learns from), scored by the model only at chain starts.
+struct ModelStages {
+    tracker: SessionTracker,
+    file: ModelFile,
+    row: Vec<f64>,
+}
+
+impl ModelStages {
+    fn new(file: ModelFile, taxonomy: Taxonomy) -> ModelStages {
+        ModelStages { tracker: SessionTracker::new(taxonomy), file, row: vec![0.0; FEATURE_COUNT] }
+    }
+}
+
+impl IntentStages for ModelStages {
+    fn observe(&mut self, e: &Event) {
+        self.tracker.push(e);
+    }
+
+    fn stage(&mut self, e: &Event) -> &'static str {
+        let Some(features) = e.shopper_key().and_then(|k| self.tracker.current(k)) else { return "unknown" };
+        features.fill(&mut self.row);
+        let p = self.file.model.predict_proba(&self.row);
+        self.file.stages.stage(p).as_str()
+    }
 }
 
 fn steps_json(steps: &[StepStats]) -> Value {
