@@ -1,8 +1,9 @@
 """Glint's intent model against LightGBM on exactly the same rows, features and split.
 
 For each data directory: `glint features` exports the matrix (the time split is in its `split`
-column); `glint eval --predictions` gives Glint's test-set scores (GBDT and logistic, each with
-Glint's seeded search on the latest 20 % of the training rows). LightGBM then gets the same
+column); `glint eval --train-on sessions --predictions` gives Glint's test-set scores (GBDT and
+logistic, each with Glint's seeded search on the latest 20 % of the training rows; whole
+sessions only, the rows LightGBM gets, not the mid-session states `glint train` adds by default). LightGBM then gets the same
 search — the same 16 candidates in the same order, the same validation rows (the latest 20 % of
 the training sessions by start, ties by session id then shopper), the same early stopping
 (50 rounds, at most 1000), chosen by validation log loss — and is scored on the same test rows.
@@ -61,7 +62,7 @@ def lightgbm_search(x, y):
 
 
 def glint_predictions(glint, data, algo, out):
-    res = subprocess.run([glint, "eval", "--data", data, "--split-time-fraction", "0.8", "--algo", algo, "--json", "--predictions", out], check=True, capture_output=True, text=True)
+    res = subprocess.run([glint, "eval", "--data", data, "--split-time-fraction", "0.8", "--algo", algo, "--train-on", "sessions", "--json", "--predictions", out], check=True, capture_output=True, text=True)
     with open(out, newline="") as f:
         preds = {(r["session"], r["shopper"]): float(r["p"]) for r in csv.DictReader(f)}
     return json.loads(res.stdout), preds

@@ -134,8 +134,11 @@ enum Command {
     /// Train the purchase-intent model (gradient-boosted trees or logistic regression) on the
     /// features of a data directory's sessions, or on any CSV table.
     ///
-    /// A small seeded hyperparameter search runs on a validation split (the latest 20 % of the
-    /// rows); the model file carries its feature schema and its intent-stage thresholds.
+    /// From a data directory it learns from session states — each session after its first 1,
+    /// 2, 3, 5 and 10 events and whole — because the live engine scores shoppers mid-session
+    /// (`--train-on sessions` for whole sessions only). A small seeded hyperparameter search
+    /// runs on a validation split (the latest 20 % of the rows); the model file carries its
+    /// feature schema and its intent-stage thresholds.
     /// Example: glint train --data ./data --out intent.model --algo gbdt
     Train(cmd::intent::TrainArgs),
     /// Judge the intent model on a time split: AUC-ROC, PR-AUC, log loss, Brier, calibration

@@ -304,11 +304,11 @@ fn train_demo_model(args: &Args, out: &std::path::Path) -> Result<String> {
     super::simulate::into_log(Simulator::new(sim_cfg), &decoder, &mut log, |_| {})?;
     drop(log);
     let label = glint_intent::Label::PurchaseInSession;
-    let (file, rows, positives) = super::intent::train_on_data(&history, &crate::ConfigArg { config: None }, label, glint_intent::model::Algorithm::Gbdt)?;
-    file.save(out).with_context(|| format!("writing {}", out.display()))?;
+    let trained = super::intent::train_on_data(&history, &crate::ConfigArg { config: None }, label, glint_intent::model::Algorithm::Gbdt, super::intent::TrainOn::States)?;
+    trained.file.save(out).with_context(|| format!("writing {}", out.display()))?;
     std::fs::remove_dir_all(&history).with_context(|| format!("removing {}", history.display()))?;
     let model = glint_server::load_intent_model(out).map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
-    eprintln!("glint demo: intent model {} trained on {} sessions ({} with a purchase)", model.id(), thousands(rows as u64), thousands(positives as u64));
+    eprintln!("glint demo: intent model {} trained on {} sessions ({} with a purchase) as {} states", model.id(), thousands(trained.sessions as u64), thousands(trained.session_positives as u64), thousands(trained.rows as u64));
     Ok(model.id().to_string())
 }

@@ -21,6 +21,49 @@ pub fn schema_id() -> String {
     glint_intent::FeatureSchema::CURRENT.id()
 }
 
+/// What a model trained on a data directory learns from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainOn {
+    /// Each session's state after its first 1, 2, 3, 5 and 10 events (those shorter than the
+    /// session) and its whole prefix, all with the session's label. The live engine scores a
+    /// shopper at any event, mid-session; a model that only ever saw whole sessions reads an
+    /// early state as an abandoned session (AUC below 0.5 after one event on simulated data).
+    #[default]
+    States,
+    /// One row per session, its whole prefix: the rows of `glint features`, for comparing
+    /// learners on exactly the same table.
+    Sessions,
+}
+
+/// The training rows of `examples` (in their order, so the search's validation slice stays
+/// the latest), as `on` says; the examples need [`PREFIXES`] snapshots for `States`.
+fn training_rows<'a>(examples: impl Iterator<Item = &'a Example>, on: TrainOn) -> Result<(Matrix, Vec<bool>)> {
+    let mut x = Matrix::new(FEATURE_NAMES.iter().map(|n| n.to_string()).collect());
+    let mut y = Vec::new();
+    for e in examples {
+        if on == TrainOn::States {
+            // A session shorter than k gives its whole prefix for k: kept once, below.
+            for p in e.prefix_features.iter().filter(|p| **p != e.features) {
+                x.push_row(p)?;
+                y.push(e.label);
+            }
+        }
+        x.push_row(&e.features)?;
+        y.push(e.label);
+    }
+    Ok((x, y))
+}
+
+/// Give `file` the drift reference of whole sessions: the live engine and `glint eval` count
+/// finished sessions, not the mid-session states it may have been trained on. Scores are those
+/// of the latest sessions (the search's validation share), as training records them.
+fn session_drift_reference(file: &mut ModelFile, sessions: &Matrix) -> Result<()> {
+    let (_, valid) = model::search::validation_split(sessions.n_rows(), model::search::VALID_FRACTION)?;
+    let probs: Vec<f64> = valid.map(|i| file.model.predict_proba(sessions.row(i))).collect();
+    file.drift = Some(model::DriftReference::fit(sessions, &probs));
+    Ok(())
+}
+
 fn parse_algo(s: &str) -> Result<Algorithm, String> {
     match s {
         "gbdt" => Ok(Algorithm::Gbdt),
@@ -49,6 +92,10 @@ pub struct TrainArgs {
     /// the name of the label column (0/1) [default there: label].
     #[arg(long, value_name = "LABEL")]
     pub label: Option<String>,
+    /// With --data: learn from session `states` (mid-session snapshots and whole sessions, as
+    /// the live engine scores) or whole `sessions` only (the rows of `glint features`).
+    #[arg(long, value_enum, default_value_t = TrainOn::States, value_name = "ROWS")]
+    pub train_on: TrainOn,
     /// Print the training summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -80,6 +127,10 @@ pub struct EvalArgs {
     /// Learner when training here: `gbdt` or `logistic`.
     #[arg(long, default_value = "gbdt", value_parser = parse_algo)]
     pub algo: Algorithm,
+    /// When training here: learn from session `states` or whole `sessions` (as `glint train
+    /// --train-on`); the figures are on whole test sessions either way.
+    #[arg(long, value_enum, default_value_t = TrainOn::States, value_name = "ROWS")]
+    pub train_on: TrainOn,
     /// What to predict: `purchase-in-session` or `purchase-within:DURATION`.
     #[arg(long, default_value = "purchase-in-session", value_parser = super::features::parse_label)]
     pub label: Label,
@@ -131,36 +182,53 @@ fn examples(data: &Path, config: &ConfigArg, label: Label, train_fraction: f64, 
     Ok((out, builder.finish()?))
 }
 
-fn matrix<'a>(rows: impl Iterator<Item = &'a Example>) -> Result<(Matrix, Vec<bool>)> {
-    let mut x = Matrix::new(FEATURE_NAMES.iter().map(|n| n.to_string()).collect());
-    let mut y = Vec::new();
-    for e in rows {
-        x.push_row(&e.features)?;
-        y.push(e.label);
-    }
-    Ok((x, y))
-}
 
 /// Train with the seeded search (the library refuses rows of one class, naming the counts).
 fn fit(x: &Matrix, y: &[bool], algo: Algorithm, label: &str, schema: String) -> Result<ModelFile> {
     Ok(model::train(x, y, &TrainOptions::new(algo, schema, label))?)
 }
 
-/// Train on every session of a data directory (what `glint train --data` does): the model file,
-/// rows and positive rows.
-pub fn train_on_data(data: &Path, config: &ConfigArg, label: Label, algo: Algorithm) -> Result<(ModelFile, usize, usize)> {
-    let (examples, _) = examples(data, config, label, 1.0, &[])?;
-    let (x, y) = matrix(examples.iter())?;
-    let positives = y.iter().filter(|l| **l).count();
-    Ok((fit(&x, &y, algo, &label.to_string(), schema_id())?, y.len(), positives))
+/// A model trained on a data directory, and what it learnt from.
+pub struct Trained {
+    pub file: ModelFile,
+    /// Sessions, and those with a positive label.
+    pub sessions: usize,
+    pub session_positives: usize,
+    /// Training rows (sessions, or states with `TrainOn::States`), and positive ones.
+    pub rows: usize,
+    pub positives: usize,
+}
+
+/// Train on every session of a data directory (what `glint train --data` does).
+pub fn train_on_data(data: &Path, config: &ConfigArg, label: Label, algo: Algorithm, on: TrainOn) -> Result<Trained> {
+    let (examples, _) = examples(data, config, label, 1.0, if on == TrainOn::States { &PREFIXES } else { &[] })?;
+    fit_examples(&examples.iter().collect::<Vec<_>>(), algo, label, on).map(|(t, _)| t)
+}
+
+/// Fit on `examples` (in time order) as `on` says; also gives the whole-session matrix.
+fn fit_examples(examples: &[&Example], algo: Algorithm, label: Label, on: TrainOn) -> Result<(Trained, Matrix)> {
+    let (x, y) = training_rows(examples.iter().copied(), on)?;
+    let mut file = fit(&x, &y, algo, &label.to_string(), schema_id())?;
+    let (sessions, session_labels) = training_rows(examples.iter().copied(), TrainOn::Sessions)?;
+    if on == TrainOn::States {
+        session_drift_reference(&mut file, &sessions)?;
+    }
+    let trained = Trained {
+        file,
+        sessions: session_labels.len(),
+        session_positives: session_labels.iter().filter(|l| **l).count(),
+        rows: y.len(),
+        positives: y.iter().filter(|l| **l).count(),
+    };
+    Ok((trained, sessions))
 }
 
 pub fn train(args: TrainArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let (file, rows, positives) = match (&args.data, &args.features_csv) {
+    let trained = match (&args.data, &args.features_csv) {
         (Some(data), _) => {
             let label: Label = args.label.as_deref().unwrap_or("purchase-in-session").parse().map_err(|e: glint_intent::Error| anyhow::anyhow!("--label: {e}"))?;
-            train_on_data(data, &args.config, label, args.algo)?
+            train_on_data(data, &args.config, label, args.algo, args.train_on)?
         }
         (None, Some(csv)) => {
             let column = args.label.clone().unwrap_or_else(|| "label".into());
@@ -169,17 +237,18 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
             // the engine (whose features have Glint's schema).
             let schema = table_schema(&x);
             let positives = y.iter().filter(|l| **l).count();
-            (fit(&x, &y, args.algo, &column, schema)?, y.len(), positives)
+            Trained { file: fit(&x, &y, args.algo, &column, schema)?, sessions: y.len(), session_positives: positives, rows: y.len(), positives }
         }
         (None, None) => bail!("pass --data DIR or --features-csv FILE"),
     };
+    let Trained { file, sessions, session_positives, rows, positives } = trained;
     file.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
     let t = &file.training;
     if args.json {
         outln!(
             "{:#}",
             json!({
-                "out": args.out.display().to_string(), "algo": file.model.algorithm().as_str(), "rows": rows, "positives": positives,
+                "out": args.out.display().to_string(), "algo": file.model.algorithm().as_str(), "sessions": sessions, "session_positives": session_positives, "rows": rows, "positives": positives,
                 "valid_log_loss": t.valid_log_loss, "valid_auc": t.valid_auc, "valid_pr_auc": t.valid_pr_auc,
                 "candidates": t.trials.len(), "chosen": t.chosen,
                 "stages": {"consideration": file.stages.consideration, "readiness": file.stages.readiness},
@@ -187,10 +256,11 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
         );
     } else {
         outln!(
-            "trained {} on {} sessions ({} positive) in {:.1}s: {} candidates searched, validation AUC {}, log loss {:.4}; stages: consideration ≥ {:.3}, readiness ≥ {:.3} → {}",
+            "trained {} on {} sessions ({} positive){} in {:.1}s: {} candidates searched, validation AUC {}, log loss {:.4}; stages: consideration ≥ {:.3}, readiness ≥ {:.3} → {}",
             file.model.algorithm().as_str(),
-            thousands(rows as u64),
-            thousands(positives as u64),
+            thousands(sessions as u64),
+            thousands(session_positives as u64),
+            if rows == sessions { String::new() } else { format!(" as {} states ({} positive)", thousands(rows as u64), thousands(positives as u64)) },
             started.elapsed().as_secs_f64(),
             t.trials.len(),
             t.valid_auc.map_or("-".into(), |a| format!("{a:.4}")),
@@ -356,10 +426,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     }
     let file = match &args.model {
         Some(path) => ModelFile::load(path, &schema_id()).with_context(|| format!("loading {}", path.display()))?,
-        None => {
-            let (x, y) = matrix(train_rows.iter().copied())?;
-            fit(&x, &y, args.algo, &args.label.to_string(), schema_id())?
-        }
+        None => fit_examples(&train_rows, args.algo, args.label, args.train_on)?.0.file,
     };
     let (probs, labels, prefix_aucs) = predict(&test_rows, &file);
     let m = metrics::evaluate(&probs, &labels);
