@@ -12,7 +12,10 @@
 //! number of events, the sealed segment's *fingerprint* (record count, largest sequence number,
 //! CRC32C of its chunk index), then one entry per section — offset (u64), stored length (u32),
 //! raw length (u32), CRC32C of the stored bytes (u32) — and a CRC32C of everything before it.
-//! Sections follow, each one zstd frame, in this order:
+//! Sections follow in this order, each one zstd frame — or, from version 2, its raw bytes when
+//! compression would save less than a quarter of them (a section's stored length then equals its
+//! raw length, which a frame written by this rule never does): shopper ids and times hardly
+//! compress, and decompressing them cost a quarter of a funnel scan's instructions.
 //!
 //! | section        | raw content                                                              |
 //! |----------------|--------------------------------------------------------------------------|
@@ -27,9 +30,9 @@
 //! | locale         | per event, 0 (none) or 1 + locale id                                     |
 //!
 //! Widths are the fewest bytes (1–4) that hold the dictionary's size. On simulated traffic the
-//! whole file costs about 5.7 bytes an event next to the segment's 42: shopper ids 1.8, the
-//! shopper dictionary (repeated in every segment a shopper appears in) 1.5, times 1.0, the
-//! rest under 0.5 each.
+//! whole file costs about 6.1 bytes an event next to the segment's 42: shopper ids 2.0 and
+//! times 1.1 (both stored as is; zstd saved 13 % of each), the shopper dictionary (repeated in
+//! every segment a shopper appears in) 1.5, the rest under 0.5 each.
 //!
 //! ## Invariants
 //!
@@ -55,9 +58,10 @@ use crate::codec::{put_varint, unzigzag, zigzag};
 use crate::segment::{sync_dir, u32_at, u64_at};
 
 const MAGIC: &[u8; 8] = b"GLNTCOL\0";
-/// The column format this build writes and reads; a file of another version is not read (the
-/// rows are), and the next rewrite replaces it.
-pub(crate) const VERSION: u16 = 1;
+/// The column format this build writes; it reads this one and version 1 (every section a zstd
+/// frame). A file of another version is not read (the rows are), and the next rewrite replaces
+/// it.
+pub(crate) const VERSION: u16 = 2;
 const SECTIONS: usize = 9;
 const SECTION_ENTRY_LEN: usize = 20;
 /// magic 8, version 2, reserved 6, id 8, events 8, records 8, max_seq 8, index crc 4,
@@ -393,6 +397,11 @@ fn encode_times(times: &[i64]) -> Vec<u8> {
 
 /// Write `cols` as the column file of sealed segment `id` atomically and durably.
 pub(crate) fn write(dir: &Path, id: u64, fp: Fingerprint, cols: &SegmentColumns) -> Result<(), Error> {
+    write_version(dir, id, fp, cols, VERSION)
+}
+
+/// [`write`] in format `version` (1: every section compressed; tests read old files with it).
+fn write_version(dir: &Path, id: u64, fp: Fingerprint, cols: &SegmentColumns, version: u16) -> Result<(), Error> {
     assert_eq!(fp.records, cols.len() as u64, "one column entry per sealed record");
     let path = columns_path(dir, id);
     let tmp = dir.join(format!("{id:016}.cols.tmp"));
@@ -411,7 +420,7 @@ pub(crate) fn write(dir: &Path, id: u64, fp: Fingerprint, cols: &SegmentColumns)
     ];
     let mut header = vec![0u8; HEADER_LEN];
     header[0..8].copy_from_slice(MAGIC);
-    header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    header[8..10].copy_from_slice(&version.to_le_bytes());
     header[16..24].copy_from_slice(&id.to_le_bytes());
     header[24..32].copy_from_slice(&(n as u64).to_le_bytes());
     header[32..40].copy_from_slice(&fp.records.to_le_bytes());
@@ -419,7 +428,11 @@ pub(crate) fn write(dir: &Path, id: u64, fp: Fingerprint, cols: &SegmentColumns)
     header[48..52].copy_from_slice(&fp.index_crc.to_le_bytes());
     let mut body = Vec::new();
     for (s, r) in raw.iter().enumerate() {
-        let stored = zstd::bulk::compress(r, ZSTD_LEVEL).map_err(io)?;
+        let compressed = zstd::bulk::compress(r, ZSTD_LEVEL).map_err(io)?;
+        // Kept compressed only when that saves a quarter (decompressing costs more than reading
+        // the difference): then it is shorter than the raw bytes, so "stored length = raw
+        // length" marks a section stored as is.
+        let stored = if version == 1 || compressed.len() * 4 < r.len() * 3 { compressed } else { r.clone() };
         let at = 56 + s * SECTION_ENTRY_LEN;
         let offset = (HEADER_LEN + body.len()) as u64;
         let raw_len = u32::try_from(r.len()).map_err(|_| io(std::io::Error::other("a column section over 4 GiB")))?;
@@ -489,11 +502,18 @@ fn decode_dict(raw: &[u8], d: &mut Dictionary) -> Result<(), String> {
     d.bytes.clear();
     d.ends.clear();
     d.ends.reserve(count);
+    // Lengths under 128 are one ASCII byte, so a section of short entries is itself UTF-8 and
+    // one check covers them all; an entry is then valid when it starts and ends on character
+    // boundaries. Otherwise (a long entry's length byte is not ASCII) each entry is checked.
+    let whole = std::str::from_utf8(raw).ok();
     for _ in 0..count {
         let len = r.varint().ok_or("dictionary entry length")? as usize;
         let end = r.pos.checked_add(len).ok_or("dictionary entry length")?;
-        let s = raw.get(r.pos..end).ok_or("dictionary entry past the end")?;
-        d.push(std::str::from_utf8(s).map_err(|_| "dictionary entry is not UTF-8")?);
+        let entry = match whole.and_then(|w| w.get(r.pos..end)) {
+            Some(s) => s,
+            None => std::str::from_utf8(raw.get(r.pos..end).ok_or("dictionary entry past the end")?).map_err(|_| "dictionary entry is not UTF-8")?,
+        };
+        d.push(entry);
         r.pos = end;
     }
     if r.pos != raw.len() {
@@ -531,7 +551,14 @@ fn decode_times(raw: &[u8], n: usize, out: &mut Vec<i64>) -> Result<(), String> 
         let mut t = unzigzag(r.varint().ok_or("first time")?);
         out.push(t);
         for _ in 1..n {
-            let d = i64::try_from(r.varint().ok_or("time delta")?).map_err(|_| "time delta overflows")?;
+            // Most deltas between sorted times fit one byte.
+            let d = match r.buf.get(r.pos) {
+                Some(&b) if b < 0x80 => {
+                    r.pos += 1;
+                    i64::from(b)
+                }
+                _ => i64::try_from(r.varint().ok_or("time delta")?).map_err(|_| "time delta overflows")?,
+            };
             t = t.checked_add(d).ok_or("time overflows")?;
             out.push(t);
         }
@@ -583,8 +610,8 @@ fn decode(bytes: &[u8], id: u64, fp: Fingerprint, want: ColumnSet, raw: &mut Vec
         return Err("not a column file (bad magic number)".into());
     }
     let version = u16::from_le_bytes([h[8], h[9]]);
-    if version != VERSION {
-        return Err(format!("column format version {version}, this build reads {VERSION}"));
+    if version != VERSION && version != 1 {
+        return Err(format!("column format version {version}, this build reads 1 and {VERSION}"));
     }
     if crc32c::crc32c(&h[..HEADER_LEN - 4]) != u32_at(h, HEADER_LEN - 4) {
         return Err("header checksum mismatch".into());
@@ -609,6 +636,10 @@ fn decode(bytes: &[u8], id: u64, fp: Fingerprint, want: ColumnSet, raw: &mut Vec
             return Err(format!("section {} checksum mismatch", s as usize));
         }
         raw.clear();
+        if version >= 2 && len == raw_len {
+            raw.extend_from_slice(stored);
+            return Ok(());
+        }
         raw.reserve(raw_len);
         let got = dctx.decompress_to_buffer(stored, raw).map_err(|e| format!("section {} does not decompress: {e}", s as usize))?;
         if got != raw_len || raw.len() != raw_len {
@@ -761,5 +792,90 @@ mod tests {
             decode_ids(&encode_ids(&ids, dict_len), 3, dict_len, true, &mut out).expect("decode");
             assert_eq!(out, ids);
         }
+    }
+
+    /// Version 2 stores what does not compress as is; version 1 files (every section a zstd
+    /// frame), as earlier builds wrote them, still read the same.
+    #[test]
+    fn incompressible_sections_are_stored_as_is_and_version_1_files_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Times a pseudo-random walk and many shoppers: sections zstd cannot shrink by a quarter.
+        let mut t = 0i64;
+        let events: Vec<Event> = (0u64..5_000)
+            .map(|i| {
+                let r = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                t += (r % 100_000) as i64;
+                let mut e = Event::new(format!("m{i}"), t, Signal::Builtin(Builtin::from_code((r % 5 + 1) as u8).expect("code")), Source::Segment);
+                e.user_id = Some(format!("u{}", r % 3_000));
+                e
+            })
+            .collect();
+        let cols = from_rows(1, ColumnOrigin::Columns, events.iter(), ALL);
+        let fp = Fingerprint { records: cols.len() as u64, max_seq: 9, index_crc: 7 };
+        let mut got = Vec::new();
+        for version in [1, VERSION] {
+            write_version(dir.path(), 1, fp, &cols, version).expect("write");
+            let bytes = fs::read(columns_path(dir.path(), 1)).expect("read");
+            let as_is = (0..SECTIONS).filter(|s| {
+                let at = 56 + s * SECTION_ENTRY_LEN;
+                u32_at(&bytes, at + 8) == u32_at(&bytes, at + 12) && u32_at(&bytes, at + 12) > 0
+            });
+            assert_eq!(as_is.count() > 0, version >= 2, "version {version}");
+            got.push(read_new(dir.path(), 1, fp, ALL).expect("read back"));
+        }
+        assert_eq!(got[0], got[1]);
+        assert_eq!(got[1].time_ms, events.iter().map(|e| e.time_ms).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dictionaries_of_any_text_round_trip_and_bad_bytes_are_refused() {
+        let section = |entries: &[&[u8]]| {
+            let mut raw = Vec::new();
+            put_varint(&mut raw, entries.len() as u64);
+            for e in entries {
+                put_varint(&mut raw, e.len() as u64);
+                raw.extend_from_slice(e);
+            }
+            raw
+        };
+        let long = format!("{}é", "x".repeat(200));
+        let texts = ["a", "é", "", "日本", long.as_str()];
+        let mut d = Dictionary::default();
+        decode_dict(&section(&texts.map(str::as_bytes)), &mut d).expect("valid");
+        assert_eq!(d.iter().collect::<Vec<_>>(), texts);
+        // Short entries only: the one-check path.
+        decode_dict(&section(&[b"u1", "ü".as_bytes()]), &mut d).expect("valid");
+        assert_eq!(d.iter().collect::<Vec<_>>(), ["u1", "ü"]);
+        assert!(decode_dict(&section(&[b"ok", &[0xff]]), &mut d).is_err());
+        // "é" split across two entries: each half alone is not UTF-8.
+        assert!(decode_dict(&section(&[&[0xc3], &[0xa9]]), &mut d).is_err());
+        assert!(decode_dict(&section(&[long.as_bytes(), &[0xc3]]), &mut d).is_err());
+    }
+
+    /// The decoders refuse what does not fit (the file's CRCs catch damage first; these guard
+    /// against a writer's bug).
+    #[test]
+    fn decoders_refuse_ids_and_times_out_of_bounds() {
+        let mut out = Vec::new();
+        // Stored 1 + id: 3 is id 2, beyond a dictionary of 2; 0 is "none".
+        assert!(decode_ids(&[1, 3], 2, 2, true, &mut out).is_err());
+        assert!(decode_ids(&[1, 2, 0], 3, 2, true, &mut out).is_ok());
+        assert!(decode_ids(&[1, 2, 0], 3, 2, false, &mut out).is_err(), "none where none is not allowed");
+        assert!(decode_ids(&[1, 2], 3, 2, true, &mut out).is_err(), "length");
+        // Times: a first value, one-byte and multi-byte deltas.
+        let mut raw = Vec::new();
+        put_varint(&mut raw, zigzag(-5));
+        for d in [0u64, 127, 128, 300_000] {
+            put_varint(&mut raw, d);
+        }
+        let mut times = Vec::new();
+        decode_times(&raw, 5, &mut times).expect("times");
+        assert_eq!(times, [-5, -5, 122, 250, 300_250]);
+        assert!(decode_times(&raw, 6, &mut times).is_err(), "too few");
+        assert!(decode_times(&raw, 4, &mut times).is_err(), "trailing bytes");
+        let mut huge = Vec::new();
+        put_varint(&mut huge, zigzag(i64::MAX - 1));
+        put_varint(&mut huge, 5);
+        assert!(decode_times(&huge, 2, &mut times).is_err(), "overflow");
     }
 }

@@ -156,6 +156,10 @@ fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64], sc: &mut Scratch) -> O
     sc.at.resize(n, None);
     sc.best_at.clear();
     sc.best_at.resize(n, None);
+    // Without optional steps each step's earliest second never moves back as the start moves
+    // on, so once step k has no second at or after step k-1's, no later start reaches k: the
+    // steps from `cap` on are out of reach for good.
+    let mut cap = n;
     for &(start, group) in &sc.starts {
         let last = deadline(plan, start, exclusions);
         sc.at.fill(None);
@@ -179,6 +183,8 @@ fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64], sc: &mut Scratch) -> O
             {
                 sc.at[k] = Some(t);
                 mask |= 1 << k;
+            } else if i == times.len() && plan.optional == 0 {
+                cap = cap.min(k);
             }
         }
         reached |= mask;
@@ -187,7 +193,13 @@ fn ordered(plan: &Plan, hits: &[Hit], exclusions: &[i64], sc: &mut Scratch) -> O
             best = Some((depth, start, group));
             sc.best_at.copy_from_slice(&sc.at);
         }
-        if reached == full {
+        // Later starts reach no step from `cap` on: they can add nothing to `reached` or
+        // `best` once both hold every step below it (the best needs a strictly deeper chain).
+        let settled = cap < n && {
+            let below = (1u64 << cap) - 1;
+            reached & below == below && best.is_some_and(|b| b.0 >= cap)
+        };
+        if reached == full || settled {
             break;
         }
     }
