@@ -1,7 +1,9 @@
 //! Glint's deterministic shop-traffic simulator.
 //!
 //! [`Simulator`] is an iterator of Segment HTTP API messages (`serde_json::Value` objects, as
-//! analytics.js and Segment's server libraries send them) for a population of simulated
+//! analytics.js and Segment's server libraries send them; [`Simulator::next_message`] gives
+//! the same messages typed, as [`Message`]s, for consumers that would only take the JSON
+//! apart again) for a population of simulated
 //! shoppers over a number of days: page views, searches, filters, product views, reviews read,
 //! videos played, wishlists, back-in-stock requests, carts (and abandoned carts), checkout
 //! steps, coupons, orders, sign-ups and log-ins (identify with traits), newsletter sign-ups,
@@ -35,6 +37,8 @@ mod random;
 mod session;
 mod shopper;
 mod step;
+
+pub use message::{BrowserContext, Field, Fields, Library, Message, MessageContext, MessageKind, PageContext, Utm};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -123,7 +127,7 @@ impl Simulator {
         id
     }
 
-    fn next_restock(&mut self) -> Option<Value> {
+    fn next_restock(&mut self) -> Option<Message<'_>> {
         let &(at, product) = self.catalog.restocks().get(self.restock_cursor)?;
         self.restock_cursor += 1;
         if let Some(&(t, _)) = self.catalog.restocks().get(self.restock_cursor) {
@@ -134,10 +138,10 @@ impl Simulator {
     }
 }
 
-impl Iterator for Simulator {
-    type Item = Value;
-
-    fn next(&mut self) -> Option<Value> {
+impl Simulator {
+    /// The next message in typed form ([`Message::to_json`] is what iterating yields): for
+    /// consumers that would only take the JSON apart again.
+    pub fn next_message(&mut self) -> Option<Message<'_>> {
         loop {
             let Reverse((_, stream)) = self.heap.pop()?;
             if stream == INVENTORY_STREAM {
@@ -159,5 +163,13 @@ impl Iterator for Simulator {
             self.emitted += 1;
             return Some(message::build(&self.catalog, shopper, &pending, id));
         }
+    }
+}
+
+impl Iterator for Simulator {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        self.next_message().map(|m| m.to_json())
     }
 }
