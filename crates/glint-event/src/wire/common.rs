@@ -227,31 +227,47 @@ fn num_value(v: &Value, path: &str) -> Result<Option<f64>, FieldError> {
 }
 
 /// The typed property fields, in `Properties` order.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyField {
+    /// `Properties::product_id`.
     ProductId,
+    /// `Properties::category`.
     Category,
+    /// `Properties::brand`.
     Brand,
+    /// `Properties::price`.
     Price,
+    /// `Properties::quantity`.
     Quantity,
+    /// `Properties::cart_id`.
     CartId,
+    /// `Properties::order_id`.
     OrderId,
+    /// `Properties::revenue`.
     Revenue,
+    /// `Properties::currency`.
     Currency,
+    /// `Properties::rating`.
     Rating,
+    /// `Properties::query`.
     Query,
+    /// `Properties::coupon`.
     Coupon,
+    /// `Properties::points`.
     Points,
+    /// `Properties::items`.
     Items,
 }
 
-const FIELDS: usize = 14;
+/// How many [`PropertyField`]s there are.
+pub const PROPERTY_FIELDS: usize = 14;
 
 /// Which typed field a property name feeds, and its rank among that field's aliases across
 /// Segment, GA4 and PostHog (0 wins over 1 …): one `match` per key instead of a lookup per
-/// alias.
-fn field_of(key: &str) -> Option<(Field, u8)> {
-    use Field::*;
+/// alias. Public so that code building events without JSON (the simulator's fast path) picks
+/// fields exactly as the decoders do.
+pub fn property_field(key: &str) -> Option<(PropertyField, u8)> {
+    use PropertyField::*;
     Some(match key {
         "product_id" => (ProductId, 0),
         "productId" => (ProductId, 1),
@@ -286,13 +302,13 @@ fn field_of(key: &str) -> Option<(Field, u8)> {
 }
 
 /// For each typed field, the best-ranked non-null property feeding it.
-fn pick_fields(obj: &Map<String, Value>) -> [Option<(u8, &str, &Value)>; FIELDS] {
-    let mut picked: [Option<(u8, &str, &Value)>; FIELDS] = [None; FIELDS];
+fn pick_fields(obj: &Map<String, Value>) -> [Option<(u8, &str, &Value)>; PROPERTY_FIELDS] {
+    let mut picked: [Option<(u8, &str, &Value)>; PROPERTY_FIELDS] = [None; PROPERTY_FIELDS];
     for (k, v) in obj {
         if v.is_null() {
             continue;
         }
-        if let Some((f, rank)) = field_of(k) {
+        if let Some((f, rank)) = property_field(k) {
             let slot = &mut picked[f as usize];
             if slot.is_none_or(|(r, _, _)| rank < r) {
                 *slot = Some((rank, k.as_str(), v));
@@ -315,9 +331,9 @@ fn one_num(v: Option<(u8, &str, &Value)>, prefix: &str) -> Result<Option<f64>, F
 /// Typed properties from a property object; the rest is kept as compact JSON in `extra`.
 /// `prefix` is the path used in errors (`properties`, `events[2].params`).
 pub(crate) fn properties_from(obj: &Map<String, Value>, prefix: &str) -> Result<Properties, FieldError> {
-    use Field::*;
+    use PropertyField::*;
     let f = pick_fields(obj);
-    let at = |x: Field| f[x as usize];
+    let at = |x: PropertyField| f[x as usize];
     let mut p = Properties {
         product_id: one_str(at(ProductId), prefix)?,
         category: one_str(at(Category), prefix)?,

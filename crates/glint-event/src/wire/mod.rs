@@ -13,7 +13,7 @@ mod slim;
 
 use std::fmt;
 
-pub use common::{DecodeOptions, Decoder};
+pub use common::{DecodeOptions, Decoder, PROPERTY_FIELDS, PropertyField, property_field};
 
 use crate::event::Event;
 

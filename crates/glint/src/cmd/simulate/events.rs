@@ -11,7 +11,7 @@
 
 use glint_event::context::{UserAgentInfo, classify_referrer, parse_user_agent, truncate_ip, url_host, utm_from_url};
 use glint_event::limits::{ITEMS_PER_EVENT_MAX, STRING_BYTES_MAX};
-use glint_event::wire::Decoder;
+use glint_event::wire::{Decoder, PROPERTY_FIELDS, PropertyField, property_field};
 use glint_event::{Builtin, Consent, Context, Event, EventKind, Item, Properties, Signal, Source, Traits};
 use glint_sim::{Field, Message, MessageContext, MessageKind};
 
@@ -55,70 +55,13 @@ impl Memo {
     }
 }
 
-/// The typed property a key feeds and its rank among that property's aliases (0 wins), as
-/// `wire::common::field_of` has them.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Typed {
-    ProductId,
-    Category,
-    Brand,
-    Price,
-    Quantity,
-    CartId,
-    OrderId,
-    Revenue,
-    Currency,
-    Rating,
-    Query,
-    Coupon,
-    Points,
-    Items,
-}
-
-const TYPED: usize = 14;
-
-fn typed_of(key: &str) -> Option<(Typed, u8)> {
-    use Typed::*;
-    Some(match key {
-        "product_id" => (ProductId, 0),
-        "productId" => (ProductId, 1),
-        "item_id" => (ProductId, 2),
-        "sku" => (ProductId, 3),
-        "id" => (ProductId, 4),
-        "category" => (Category, 0),
-        "item_category" => (Category, 1),
-        "brand" => (Brand, 0),
-        "item_brand" => (Brand, 1),
-        "price" => (Price, 0),
-        "quantity" => (Quantity, 0),
-        "cart_id" => (CartId, 0),
-        "cartId" => (CartId, 1),
-        "order_id" => (OrderId, 0),
-        "orderId" => (OrderId, 1),
-        "transaction_id" => (OrderId, 2),
-        "checkout_id" => (OrderId, 3),
-        "revenue" => (Revenue, 0),
-        "total" => (Revenue, 1),
-        "value" => (Revenue, 2),
-        "currency" => (Currency, 0),
-        "rating" => (Rating, 0),
-        "query" => (Query, 0),
-        "search_term" => (Query, 1),
-        "coupon" => (Coupon, 0),
-        "points" => (Points, 0),
-        "products" => (Items, 0),
-        "items" => (Items, 1),
-        _ => return None,
-    })
-}
-
 type Entry<'m, 'a> = &'m (&'static str, Field<'a>);
 
 /// For each typed property, the index of the best-ranked entry feeding it.
-fn pick(fields: &[(&'static str, Field<'_>)]) -> [Option<(u8, usize)>; TYPED] {
-    let mut picked = [None; TYPED];
+fn pick(fields: &[(&'static str, Field<'_>)]) -> [Option<(u8, usize)>; PROPERTY_FIELDS] {
+    let mut picked = [None; PROPERTY_FIELDS];
     for (i, (k, _)) in fields.iter().enumerate() {
-        if let Some((t, rank)) = typed_of(k) {
+        if let Some((t, rank)) = property_field(k) {
             let slot: &mut Option<(u8, usize)> = &mut picked[t as usize];
             if slot.is_none_or(|(r, _)| rank < r) {
                 *slot = Some((rank, i));
@@ -153,9 +96,9 @@ fn entry_at<'m, 'a>(fields: &'m [(&'static str, Field<'a>)], slot: Option<(u8, u
 
 /// `properties_from`; `name` is a page call's `name`, which the decoder adds to `extra`.
 fn properties(fields: &[(&'static str, Field<'_>)], name: Option<&str>) -> Option<Properties> {
-    use Typed::*;
+    use PropertyField::*;
     let f = pick(fields);
-    let at = |t: Typed| entry_at(fields, f[t as usize]);
+    let at = |t: PropertyField| entry_at(fields, f[t as usize]);
     let mut p = Properties {
         product_id: id_text(at(ProductId))?,
         category: id_text(at(Category))?,
@@ -178,7 +121,7 @@ fn properties(fields: &[(&'static str, Field<'_>)], name: Option<&str>) -> Optio
         p.items.reserve(list.len().min(ITEMS_PER_EVENT_MAX));
         for o in list.iter().take(ITEMS_PER_EVENT_MAX) {
             let g = pick(o);
-            let at = |t: Typed| entry_at(o, g[t as usize]);
+            let at = |t: PropertyField| entry_at(o, g[t as usize]);
             p.items.push(Item {
                 product_id: id_text(at(ProductId))?,
                 category: id_text(at(Category))?,
