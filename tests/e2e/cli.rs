@@ -1,8 +1,10 @@
 //! The rest of the command line: simulate, stats, export, demo, config, usage errors.
 
+use std::path::Path;
+
 use serde_json::Value;
 
-use crate::util::{KEY, Server, ok, run, stats, tempdir};
+use crate::util::{KEY, Server, ok, run, simulated, stats, tempdir};
 
 #[test]
 fn simulate_is_deterministic_per_seed() {
@@ -26,10 +28,10 @@ fn simulate_is_deterministic_per_seed() {
 #[test]
 fn simulated_traffic_into_a_log_exports_as_jsonl_and_parquet() {
     let dir = tempdir();
-    let data = dir.path().join("data");
-    let d = data.to_str().expect("utf-8");
-    ok(&["simulate", "--users", "200", "--days", "3", "--data", d]);
-    let s = stats(&data);
+    let d = simulated(dir.path(), 200, 3);
+    let data = Path::new(&d);
+    let d = d.as_str();
+    let s = stats(data);
     let n = s["events"].as_u64().expect("events");
     assert!(n > 1000, "{s:#}");
     for key in ["events", "users", "sessions", "signals", "first", "last"] {

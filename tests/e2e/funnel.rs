@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{ok, run, shared_data, tempdir};
+use crate::util::{ok, run, shared_data, simulated, tempdir};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -26,14 +26,6 @@ fn peers_python() -> Option<PathBuf> {
     }
     eprintln!("{msg}; skipping");
     None
-}
-
-/// A data directory of simulated traffic.
-fn simulated(dir: &Path) -> String {
-    let data = dir.join("data");
-    let d = data.to_str().expect("utf-8").to_string();
-    ok(&["simulate", "--users", "300", "--days", "2", "--data", &d]);
-    d
 }
 
 fn funnel_json(args: &[&str]) -> Value {
@@ -68,7 +60,7 @@ fn funnel_counts_equal_clickhouse_window_funnel() {
 #[test]
 fn funnel_json_gives_every_step_with_conversion_and_times() {
     let dir = tempdir();
-    let d = simulated(dir.path());
+    let d = simulated(dir.path(), 300, 2);
     let v = funnel_json(&["--data", &d, "--steps", "product_viewed,product_added,checkout_started,order_completed", "--window", "1d"]);
     assert_eq!(v["mode"], "ordered");
     assert_eq!(v["window_seconds"], 86_400);
@@ -102,7 +94,7 @@ fn funnel_json_gives_every_step_with_conversion_and_times() {
 #[test]
 fn funnel_by_device_splits_the_same_shoppers() {
     let dir = tempdir();
-    let d = simulated(dir.path());
+    let d = simulated(dir.path(), 300, 2);
     let args = ["--data", d.as_str(), "--steps", "product_viewed,product_added?,order_completed", "--window", "2h", "--exclude", "product_removed", "--by", "device"];
     let v = funnel_json(&args);
     assert_eq!(v["by"], "device");
@@ -122,7 +114,7 @@ fn funnel_by_device_splits_the_same_shoppers() {
 #[test]
 fn funnel_errors_name_the_argument() {
     let dir = tempdir();
-    let d = simulated(dir.path());
+    let d = simulated(dir.path(), 300, 2);
     let fails = |extra: &[&str], code: i32, want: &[&str]| {
         let mut args = vec!["funnel", "--data", d.as_str()];
         args.extend_from_slice(extra);
@@ -158,7 +150,7 @@ fn groups_adding_up(v: &Value) -> Vec<(String, Vec<u64>)> {
 #[test]
 fn funnel_by_intent_stage_scores_each_chain_start_with_the_model() {
     let dir = tempdir();
-    let d = simulated(dir.path());
+    let d = simulated(dir.path(), 300, 2);
     let steps = ["--data", d.as_str(), "--steps", "product_viewed,product_added,order_completed", "--window", "2h", "--by", "intent_stage"];
     // No model: refused before the scan, naming what is missing.
     let mut args = vec!["funnel"];
@@ -202,7 +194,7 @@ fn funnel_by_intent_stage_scores_each_chain_start_with_the_model() {
 #[test]
 fn funnel_by_funnel_stage_reads_the_shoppers_recent_depth_from_columns_as_from_rows() {
     let dir = tempdir();
-    let d = simulated(dir.path());
+    let d = simulated(dir.path(), 300, 2);
     let args = ["--data", d.as_str(), "--steps", "product_viewed,product_added,checkout_started", "--window", "1h", "--by", "funnel_stage"];
     let v = funnel_json(&args);
     let groups = groups_adding_up(&v);

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{ok, shared_data, tempdir};
+use crate::util::{ok, shared_data, simulated, tempdir};
 
 #[test]
 fn features_of_the_rees46_sample_match_its_sessions_and_purchases() {
@@ -97,10 +97,8 @@ fn train_eval_and_explain_on_the_rees46_sample() {
 #[test]
 fn training_on_session_states_sees_purchases_coming_earlier() {
     let dir = tempdir();
-    let data = dir.path().join("data");
-    let d = data.to_str().expect("utf-8");
-    ok(&["simulate", "--users", "3000", "--days", "7", "--data", d]);
-    let eval = |on: &str| -> Value { serde_json::from_str(&ok(&["eval", "--data", d, "--train-on", on, "--json"])).expect("json") };
+    let d = simulated(dir.path(), 3000, 7);
+    let eval = |on: &str| -> Value { serde_json::from_str(&ok(&["eval", "--data", &d, "--train-on", on, "--json"])).expect("json") };
     let (states, sessions) = (eval("states"), eval("sessions"));
     let at = |v: &Value, k: &str| v["auc_by_prefix"][k].as_f64().unwrap_or(0.0);
     for k in ["3", "5", "10"] {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::util::{ok, tempdir};
+use crate::util::{ok, simulated, tempdir};
 
 /// Per moment and arm (true = treatment), the distinct shoppers with a `sent` or `holdout`
 /// firing: the shoppers `glint lift` must account for, as counted or censored.
@@ -102,9 +102,8 @@ fn lift_on_simulated_firings_accounts_for_every_shopper_without_sample_ratio_mis
 #[test]
 fn signals_ranks_cart_adds_above_page_views_for_orders() {
     let dir = tempdir();
-    let data = dir.path().join("data");
-    let d = data.to_str().expect("utf-8");
-    ok(&["simulate", "--users", "500", "--days", "3", "--data", d]);
+    let d = simulated(dir.path(), 500, 3);
+    let d = d.as_str();
     let report: Value = serde_json::from_str(&ok(&["signals", "--data", d, "--target", "order_completed", "--json"])).expect("signals --json is JSON");
     let rows = report["signals"].as_array().expect("signals");
     let rank = |s: &str| rows.iter().position(|r| r["signal"] == s).unwrap_or_else(|| panic!("{s} missing: {report:#}"));

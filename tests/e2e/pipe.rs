@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::util::{glint, ok, tempdir};
+use crate::util::{glint, ok, simulated, tempdir};
 
 /// Run `glint args` with stdout into a pipe whose reader closes at once — before the process
 /// has even parsed its arguments, so its first write meets EPIPE (reading a little first
@@ -18,9 +18,8 @@ fn into_closed_pipe(args: &[&str]) -> (bool, String) {
 #[test]
 fn commands_writing_into_a_closed_pipe_end_quietly_without_a_panic() {
     let dir = tempdir();
-    let data = dir.path().join("data");
-    let d = data.to_str().expect("utf-8");
-    ok(&["simulate", "--users", "400", "--days", "2", "--data", d]);
+    let d = simulated(dir.path(), 400, 2);
+    let d = d.as_str();
     let firings = dir.path().join("firings.jsonl");
     ok(&["replay", "--data", d, "--out", firings.to_str().expect("utf-8")]);
     let cases: Vec<Vec<&str>> = vec![

@@ -25,6 +25,13 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// `DIR/data`, filled by `glint simulate` with `users` shoppers over `days` days; its path.
+pub fn simulated(dir: &Path, users: u32, days: u32) -> String {
+    let d = dir.join("data").to_str().expect("utf-8 path").to_string();
+    ok(&["simulate", "--users", &users.to_string(), "--days", &days.to_string(), "--data", &d]);
+    d
+}
+
 /// `glint stats --json` of a data directory.
 pub fn stats(data: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(&["stats", "--data", data.to_str().expect("utf-8 path"), "--json"])).expect("stats JSON")
