@@ -21,16 +21,9 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
+from glint_search import GRID, PATIENCE, ROUNDS, n_valid
+
 META = ["session", "shopper", "start", "label", "split"]
-# Glint's GBDT grid (crates/glint-intent/src/model/search.rs), in its order.
-GRID = [
-    dict(learning_rate=lr, num_leaves=nl, min_data_in_leaf=md, lambda_l2=l2)
-    for lr in (0.05, 0.1)
-    for nl in (15, 31)
-    for md in (20, 50)
-    for l2 in (0.0, 1.0)
-]
-VALID_FRACTION = 0.2
 BOOTSTRAP = 2000
 SEED = 7
 
@@ -49,12 +42,12 @@ def load(path):
 
 
 def lightgbm_search(x, y):
-    n_valid = int(round(len(y) * VALID_FRACTION))
-    fx, fy, vx, vy = x[:-n_valid], y[:-n_valid], x[-n_valid:], y[-n_valid:]
+    k = n_valid(len(y))
+    fx, fy, vx, vy = x[:-k], y[:-k], x[-k:], y[-k:]
     best = None
     for params in GRID:
         p = dict(objective="binary", max_bin=255, min_sum_hessian_in_leaf=1e-3, verbose=-1, seed=SEED, deterministic=True, num_threads=1, **params)
-        booster = lgb.train(p, lgb.Dataset(fx, fy), num_boost_round=1000, valid_sets=[lgb.Dataset(vx, vy)], callbacks=[lgb.early_stopping(50, verbose=False)])
+        booster = lgb.train(p, lgb.Dataset(fx, fy), num_boost_round=ROUNDS, valid_sets=[lgb.Dataset(vx, vy)], callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
         loss = log_loss(vy, booster.predict(vx, num_iteration=booster.best_iteration), labels=[0, 1])
         if best is None or loss < best[0]:
             best = (loss, params, booster)

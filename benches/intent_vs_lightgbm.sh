@@ -9,11 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${GLINT_SHARED_DATA:-../shared/data}"
 [ -d "$shared" ] || { echo "no shared data at $shared" >&2; exit 1; }
-venv=target/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check lightgbm==4.6.0 scikit-learn numpy
+python="$(benches/lightgbm-venv)"
 cargo build --release --quiet
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -22,4 +18,4 @@ glint=target/release/glint
 "$glint" import --data "$work/retention" --format clickstream --map cart=cart_viewed,payment_done=order_completed \
   "$shared/retentioneering_simple-onlineshop.csv" > /dev/null
 mkdir -p benches/results
-"$venv/bin/python" benches/intent_vs_lightgbm.py "$glint" "$work" rees46 retention | tee benches/results/intent-vs-lightgbm.md
+"$python" benches/intent_vs_lightgbm.py "$glint" "$work" rees46 retention | tee benches/results/intent-vs-lightgbm.md

@@ -27,7 +27,6 @@ process wants a core, and the 1-thread time is the one to trust then.
 import csv
 import datetime
 import json
-import math
 import os
 import platform
 import resource
@@ -41,21 +40,11 @@ import sklearn
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from glint_search import GRID, PATIENCE, ROUNDS, VALID_FRACTION, n_valid
+
 LABEL = "Revenue"
 ONE_HOT = ["Month", "OperatingSystems", "Browser", "Region", "TrafficType", "VisitorType"]
 BOOLEAN = ["Weekend"]
-# Glint's GBDT grid (crates/glint-intent/src/model/search.rs, gbdt_grid), in its order: no row or
-# feature sampling, so nothing seeded needs mirroring.
-GRID = [
-    dict(learning_rate=lr, num_leaves=nl, min_data_in_leaf=md, lambda_l2=l2)
-    for lr in (0.05, 0.1)
-    for nl in (15, 31)
-    for md in (20, 50)
-    for l2 in (0.0, 1.0)
-]
-VALID_FRACTION = 0.2  # search::VALID_FRACTION
-ROUNDS = 1000  # search::GRID_NUM_ROUNDS
-PATIENCE = 50  # search::GRID_EARLY_STOPPING_ROUNDS
 FOLDS = 5
 FOLD_SEED = 42
 GOAL = 0.005
@@ -129,11 +118,6 @@ def glint_search(glint, table, model):
     with open(model) as f:
         file = json.load(f)
     return summary, file
-
-
-def n_valid(n):
-    # Rust's f64::round: half away from zero.
-    return int(math.floor(VALID_FRACTION * n + 0.5))
 
 
 def lightgbm_search(x, y, threads):

@@ -15,11 +15,7 @@ cd "$(dirname "$0")/.."
 shared="${GLINT_SHARED_DATA:-../shared/data}"
 data="$shared/online_shoppers_intention.csv"
 [ -f "$data" ] || { echo "learner_vs_lightgbm: no $data (the UCI Online Shoppers Purchasing Intention table; set GLINT_SHARED_DATA to its directory)" >&2; exit 1; }
-venv=target/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check lightgbm==4.6.0 scikit-learn numpy
+python="$(benches/lightgbm-venv)"
 glint="${GLINT_BIN:-}"
 if [ -z "$glint" ]; then
   cargo build --release --quiet -p glint
@@ -35,4 +31,4 @@ trap 'rm -rf "$work"' EXIT
 out=benches/results/2026-11-24-learner
 mkdir -p "$out"
 command="${GLINT_BIN:+GLINT_BIN=$GLINT_BIN }benches/learner_vs_lightgbm.sh"
-flock /tmp/glint-bench.lock "$venv/bin/python" benches/learner_vs_lightgbm.py "$glint" "$data" "$work" "$command" | tee "$out/learner-vs-lightgbm.md"
+flock /tmp/glint-bench.lock "$python" benches/learner_vs_lightgbm.py "$glint" "$data" "$work" "$command" | tee "$out/learner-vs-lightgbm.md"
