@@ -202,25 +202,25 @@ pub struct Trained {
 /// Train on every session of a data directory (what `glint train --data` does).
 pub fn train_on_data(data: &Path, config: &ConfigArg, label: Label, algo: Algorithm, on: TrainOn) -> Result<Trained> {
     let (examples, _) = examples(data, config, label, 1.0, if on == TrainOn::States { &PREFIXES } else { &[] })?;
-    fit_examples(&examples.iter().collect::<Vec<_>>(), algo, label, on).map(|(t, _)| t)
+    fit_examples(&examples.iter().collect::<Vec<_>>(), algo, label, on)
 }
 
-/// Fit on `examples` (in time order) as `on` says; also gives the whole-session matrix.
-fn fit_examples(examples: &[&Example], algo: Algorithm, label: Label, on: TrainOn) -> Result<(Trained, Matrix)> {
+/// Fit on `examples` (in time order) as `on` says.
+fn fit_examples(examples: &[&Example], algo: Algorithm, label: Label, on: TrainOn) -> Result<Trained> {
     let (x, y) = training_rows(examples.iter().copied(), on)?;
     let mut file = fit(&x, &y, algo, &label.to_string(), schema_id())?;
-    let (sessions, session_labels) = training_rows(examples.iter().copied(), TrainOn::Sessions)?;
     if on == TrainOn::States {
+        // Trained on sessions, the file's own reference is already of whole sessions.
+        let (sessions, _) = training_rows(examples.iter().copied(), TrainOn::Sessions)?;
         session_drift_reference(&mut file, &sessions)?;
     }
-    let trained = Trained {
+    Ok(Trained {
         file,
-        sessions: session_labels.len(),
-        session_positives: session_labels.iter().filter(|l| **l).count(),
+        sessions: examples.len(),
+        session_positives: examples.iter().filter(|e| e.label).count(),
         rows: y.len(),
         positives: y.iter().filter(|l| **l).count(),
-    };
-    Ok((trained, sessions))
+    })
 }
 
 pub fn train(args: TrainArgs) -> Result<ExitCode> {
@@ -426,7 +426,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     }
     let file = match &args.model {
         Some(path) => ModelFile::load(path, &schema_id()).with_context(|| format!("loading {}", path.display()))?,
-        None => fit_examples(&train_rows, args.algo, args.label, args.train_on)?.0.file,
+        None => fit_examples(&train_rows, args.algo, args.label, args.train_on)?.file,
     };
     let (probs, labels, prefix_aucs) = predict(&test_rows, &file);
     let m = metrics::evaluate(&probs, &labels);
